@@ -1,0 +1,200 @@
+"""`asyncrl`: the Hydra entry point. Validate the config, prepare the run directory (resume or
+skip), train, write the summary, and turn every kind of bad input into one line and exit code 2.
+
+    asyncrl method=a3c env=breakout threads=16
+    asyncrl -m method=a3c,n_step_q threads=1,2,4,8,16 seed=0,1,2
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from . import config as _config  # registers the schema and the ${cores:} resolver
+from . import results
+
+
+def _conf_dir() -> str:
+    """conf/ at the repository top (editable install, source tree) or asyncrl/conf (plain install)."""
+    pkg = Path(__file__).resolve().parent
+    for d in (pkg / "conf", pkg.parent / "conf"):
+        if (d / "config.yaml").exists():
+            return str(d)
+    raise RuntimeError("asyncrl: cannot find the conf/ directory")
+
+
+class ConfigError(ValueError):
+    """Bad user input, reported as one line with exit code 2 before any work starts."""
+
+
+class _Stop(Exception):
+    """Raised through Hydra to carry an exit code out of a single run."""
+
+    def __init__(self, code: int):
+        self.code = code
+
+
+FAILED_JOBS = []  # multirun jobs of this process that did not complete
+_STARTED = []  # non-empty once Hydra has handed a config to a job
+
+
+def validate(cfg: DictConfig) -> None:
+    from .envs import atari_games
+    from .methods import METHODS
+    from .runtime.backends import BACKENDS
+    from .runtime.optim import KINDS
+
+    m, e = cfg.method, cfg.env
+    if m.name not in METHODS:
+        raise ConfigError(f"unknown method '{m.name}' (valid: {', '.join(sorted(METHODS))})")
+    if e.kind not in ("atari", "cartpole", "toy"):
+        raise ConfigError(f"unknown env kind '{e.kind}' (valid: atari, cartpole, toy)")
+    if e.kind == "atari" and e.game not in atari_games():
+        raise ConfigError(f"unknown Atari game '{e.game}' (valid: {', '.join(atari_games())})")
+    if cfg.threads < 1:
+        raise ConfigError(f"threads must be >= 1 (got {cfg.threads})")
+    if cfg.total_frames <= 0:
+        raise ConfigError(f"total_frames must be > 0 (got {cfg.total_frames})")
+    if m.lr <= 0:
+        raise ConfigError(f"method.lr must be > 0 (got {m.lr})")
+    if m.t_max < 1:
+        raise ConfigError(f"method.t_max must be >= 1 (got {m.t_max})")
+    if not 0 < m.gamma <= 1:
+        raise ConfigError(f"method.gamma must be in (0, 1] (got {m.gamma})")
+    if cfg.runtime not in BACKENDS:
+        raise ConfigError(f"unknown runtime '{cfg.runtime}' (valid: {', '.join(BACKENDS)})")
+    if m.optimizer not in KINDS:
+        raise ConfigError(f"unknown method.optimizer '{m.optimizer}' (valid: {', '.join(KINDS)})")
+    net = m.network or e.network
+    if net not in ("small", "nature", "mlp"):
+        raise ConfigError(f"unknown network '{net}' (valid: small, nature, mlp)")
+    if e.kind != "atari" and net != "mlp":
+        raise ConfigError(f"network '{net}' needs pixel observations; env '{e.game}' has vectors (use mlp)")
+    if m.lstm and METHODS[m.name].needs_next_action:
+        raise ConfigError(f"method '{m.name}' does not support an LSTM core")
+    if len(m.epsilon.finals) != len(m.epsilon.probs) or abs(sum(m.epsilon.probs) - 1) > 1e-6:
+        raise ConfigError("method.epsilon.finals and .probs must have equal length and probs sum to 1")
+
+
+def _check_writable(run_dir: Path) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write_test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"output directory '{run_dir}' is not writable ({exc.strerror or exc})") from None
+
+
+def run(cfg: DictConfig) -> dict:
+    """Train one run in Hydra's output directory; returns its summary."""
+    from .runtime.trainer import Trainer
+
+    validate(cfg)
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    _check_writable(run_dir)
+    previous = results.read_json(run_dir / "summary.json")
+    checkpoint = None
+    if cfg.resume and previous is not None:
+        if previous.get("status") == "completed":
+            print(f"[asyncrl] {run_dir} is already completed; skipping (resume=false starts afresh)")
+            return previous
+        checkpoint = results.load_checkpoint(run_dir / "checkpoint.pt")
+    if checkpoint is None:
+        for name in ("metrics.csv", "episodes.csv", "summary.json", "checkpoint.pt"):
+            (run_dir / name).unlink(missing_ok=True)
+    else:
+        for name in ("metrics.csv", "episodes.csv"):
+            results.CsvLog.truncate_after(run_dir / name, int(checkpoint["frames"]))
+    results.atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+
+    trainer = Trainer(cfg, run_dir, checkpoint)
+    log = results.RunLog(cfg, run_dir, trainer.method_cls.stat_keys, os.cpu_count() or 1)
+    summary = trainer.run(log)
+    _report(summary, run_dir, trainer.error)
+    return summary
+
+
+def _report(summary: dict, run_dir: Path, error) -> None:
+    status = summary["status"]
+    if status == "failed":
+        print(f"[asyncrl] run FAILED: {error}", file=sys.stderr)
+    score = summary.get("final_score")
+    print(
+        f"[asyncrl] {status}: {summary['frames']:,} frames in {summary['wall_time_s']:.1f} s "
+        f"({summary['frames_per_s']:,.0f} frames/s)"
+        + (f", final score {score:.2f}" if score is not None else "")
+        + f"\n[asyncrl] results: {run_dir}"
+    )
+
+
+@hydra.main(version_base="1.3", config_path=_conf_dir(), config_name="config")
+def hydra_main(cfg: DictConfig):
+    _STARTED.append(True)
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    try:
+        summary = run(cfg)
+    except ConfigError as exc:
+        if not multirun:
+            raise
+        FAILED_JOBS.append(str(exc))
+        print(f"asyncrl: error: {exc}", file=sys.stderr)
+        return {"status": "failed"}
+    except Exception:
+        if not multirun:
+            raise
+        FAILED_JOBS.append(traceback.format_exc())
+        traceback.print_exc()
+        return {"status": "failed"}
+    if summary["status"] != "completed":
+        if not multirun:
+            raise _Stop(130 if summary["status"] == "interrupted" else 1)
+        FAILED_JOBS.append(f"{HydraConfig.get().runtime.output_dir}: {summary['status']}")
+    return summary
+
+
+def _one_line(exc: BaseException) -> str:
+    from hydra.errors import MissingConfigException
+
+    if isinstance(exc, MissingConfigException) and getattr(exc, "options", None):
+        first = str(exc).splitlines()[0]
+        options = [o for o in exc.options if o not in ("schema",) and not o.startswith("_")]
+        return f"{first} (valid: {', '.join(options)})"
+    return " ".join(str(exc).split())
+
+
+def main() -> None:
+    """Console script: Hydra with its errors mapped to one line and exit code 2."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    # let errors reach us instead of Hydra's multi-line report and exit code 1
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        hydra_main()
+    except _Stop as stop:
+        sys.exit(stop.code)
+    except (ConfigError, HydraException, OmegaConfBaseException) as exc:
+        print(f"asyncrl: error: {_one_line(exc)}", file=sys.stderr)
+        sys.exit(2)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except OSError as exc:
+        if exc.filename and not _STARTED:  # Hydra could not create the output directory
+            print(f"asyncrl: error: cannot write '{exc.filename}': {exc.strerror}", file=sys.stderr)
+            sys.exit(2)
+        raise
+    if FAILED_JOBS:
+        print(f"asyncrl: {len(FAILED_JOBS)} job(s) did not complete", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Config schema: dataclasses registered in Hydra's ConfigStore; the values live in conf/*.yaml.
+
+The schema makes a typo fail at start (``method.lrr=1`` -> "Key 'lrr' not in 'MethodCfg'") and
+types checked (``threads=x`` -> not an int). Frames are the unit of every budget and interval
+(frames = agent steps x frame skip); the runtime converts to agent steps once.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, OmegaConf
+
+
+@dataclass
+class EnvCfg:
+    kind: str = MISSING  # "atari" | "cartpole" | "toy"
+    game: str = MISSING  # ALE rom id (e.g. breakout), gymnasium id, or toy name
+    frame_skip: int = 4  # emulator frames per agent step (1 for vector envs)
+    noop_max: int = 30  # up to this many no-op actions after reset (training and evaluation)
+    screen_size: int = 84  # observations are screen_size x screen_size grayscale
+    frame_stack: int = 4  # most recent observations stacked as channels
+    clip_rewards: bool = True  # learning reward clipped to [-1, 1]; reported scores stay raw
+    repeat_action_probability: float = 0.0  # sticky actions; 0 is the 2016 protocol
+    max_episode_frames: int = 108_000  # 30 minutes of emulator time; hitting it truncates
+    full_action_space: bool = False  # 18 actions instead of the game's minimal set
+    backend: str = "gymnasium"  # Atari path: "gymnasium" wrappers or "lean" (ALE directly)
+    length: int = 8  # toy env: corridor length
+    max_steps: int = 30  # toy env: steps before truncation
+    default_total_frames: int = 320_000_000  # budget when total_frames is not given
+    network: str = "small"  # torso for this env: small | nature | mlp
+
+
+@dataclass
+class EpsilonCfg:
+    finals: List[float] = field(default_factory=lambda: [0.1, 0.01, 0.5])  # final eps values
+    probs: List[float] = field(default_factory=lambda: [0.4, 0.3, 0.3])  # their probabilities
+    anneal_frames: int = 4_000_000  # eps goes linearly from 1 to its final value over these frames
+
+
+@dataclass
+class MethodCfg:
+    name: str = MISSING  # registry key: a3c | a3c_lstm | one_step_q | one_step_sarsa | n_step_q
+    network: Optional[str] = None  # torso override: small | nature | mlp (None: the env's choice)
+    lstm: bool = False  # 256 LSTM cells after the last hidden layer (A3C LSTM)
+    lstm_size: int = 256
+    mlp_hidden: List[int] = field(default_factory=lambda: [64, 64])  # mlp torso widths
+    lr: float = 7e-4  # initial learning rate, annealed linearly to 0 at total_frames
+    gamma: float = 0.99  # discount
+    t_max: int = 5  # rollout length (n-step methods) / I_AsyncUpdate (one-step methods)
+    optimizer: str = "shared_rmsprop"  # shared_rmsprop | rmsprop (per actor-learner) | momentum_sgd
+    rmsprop_alpha: float = 0.99  # RMSProp decay; also the momentum of momentum_sgd
+    rmsprop_eps: float = 0.1  # inside the square root: theta -= lr * g / sqrt(G + eps)
+    max_grad_norm: float = 40.0  # clip the rollout's gradient to this global norm (<= 0: off)
+    entropy_beta: float = 0.01  # A3C entropy regularisation weight
+    value_loss_coef: float = 0.5  # A3C: weight of (R - V)^2
+    target_interval_frames: int = 40_000  # I_target: refresh theta- when T crosses a multiple
+    epsilon: EpsilonCfg = field(default_factory=EpsilonCfg)  # value-based exploration
+    eval_epsilon: float = 0.05  # value-based: eps-greedy evaluation
+    eval_sample: bool = True  # A3C: evaluate by sampling pi (False: argmax)
+
+
+@dataclass
+class EvalCfg:
+    interval_frames: int = 4_000_000  # evaluate every this many global frames (<= 0: only at the end)
+    episodes: int = 10  # whole games per evaluation, each after up to noop_max no-ops
+    final: bool = True  # always run a final evaluation after training
+
+
+@dataclass
+class LoggerCfg:
+    interval_s: float = 10.0  # seconds between metrics.csv rows
+    progress: bool = True  # progress bar on a terminal (plain lines otherwise)
+    wandb: bool = False  # also log to Weights & Biases (offline without network or key)
+    wandb_project: str = "asyncrl"
+
+
+@dataclass
+class CheckpointCfg:
+    interval_frames: int = 5_000_000  # write a checkpoint every this many frames (<= 0: end only)
+
+
+@dataclass
+class Config:
+    method: MethodCfg = MISSING
+    env: EnvCfg = MISSING
+    threads: int = 2  # number of actor-learners (the paper's "threads")
+    seed: int = 0
+    total_frames: int = MISSING  # training budget in frames (frames = agent steps x frame skip)
+    runtime: str = "process"  # process (one process per actor-learner, shared memory) | thread
+    resume: bool = True  # continue an unfinished run found in the run directory
+    eval: EvalCfg = field(default_factory=EvalCfg)
+    logger: LoggerCfg = field(default_factory=LoggerCfg)
+    checkpoint: CheckpointCfg = field(default_factory=CheckpointCfg)
+    results_root: str = "results/runs"  # where run directories go (relative to the launch dir)
+    fail_at_frames: int = -1  # testing aid: an actor-learner raises once T passes this (-1: off)
+
+
+def _cores(cap: Any = 16) -> int:
+    return max(1, min(int(cap), os.cpu_count() or 1))
+
+
+def register() -> None:
+    """Register the schema and resolvers once; safe to call repeatedly."""
+    if not OmegaConf.has_resolver("cores"):
+        OmegaConf.register_new_resolver("cores", _cores)
+    cs = ConfigStore.instance()
+    cs.store(name="schema", node=Config)
+    cs.store(group="method", name="schema", node=MethodCfg)
+    cs.store(group="env", name="schema", node=EnvCfg)
+
+
+register()

@@ -1,0 +1,47 @@
+"""Evaluation: whole games (all lives) from no-op starts, scored with the raw game score."""
+
+from __future__ import annotations
+
+from typing import List
+
+import numpy as np
+import torch
+
+from .envs import make_env
+
+EVAL_RANK = 1_000_000  # a method instance distinct from every actor-learner's random stream
+
+
+@torch.no_grad()
+def evaluate(net, method, env_cfg, episodes: int, seed: int) -> List[float]:
+    """Play `episodes` whole games with `method.act_eval`; return their raw scores.
+
+    Each game starts after up to env_cfg.noop_max no-ops (the env does them) and ends at game
+    over or at the time limit (max_episode_frames: 30 minutes of emulator time on Atari).
+    """
+    env = make_env(env_cfg, seed=seed)
+    scores = []
+    obs, _ = env.reset(seed=seed)
+    for _ in range(episodes):
+        state = net.initial_state()  # evaluation carries its own recurrent state
+        score, done = 0.0, False
+        while not done:
+            out, _, state = net(torch.from_numpy(np.asarray(obs))[None], state)
+            obs, _, terminated, truncated, info = env.step(method.act_eval(out[0]))
+            score += float(info["raw_reward"])
+            done = terminated or truncated
+        scores.append(score)
+        obs, _ = env.reset()
+    env.close()
+    return scores
+
+
+def summarize(scores: List[float]) -> dict:
+    a = np.asarray(scores, dtype=float)
+    return {
+        "mean": float(a.mean()),
+        "std": float(a.std()),
+        "min": float(a.min()),
+        "max": float(a.max()),
+        "episodes": int(a.size),
+    }

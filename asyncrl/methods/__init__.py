@@ -1,0 +1,25 @@
+"""Registry: every learner module, by the name `method.name` uses (one file each)."""
+
+from .a3c import A3C
+from .base import Method, Rollout, build_network
+from .n_step_q import NStepQ
+from .one_step_q import OneStepQ
+from .one_step_sarsa import OneStepSarsa
+
+METHODS = {
+    "a3c": A3C,
+    "a3c_lstm": A3C,  # the same maths with an LSTM core (conf/method/a3c_lstm.yaml: lstm: true)
+    "one_step_q": OneStepQ,
+    "one_step_sarsa": OneStepSarsa,
+    "n_step_q": NStepQ,
+}
+
+
+def get_method(name: str):
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise KeyError(f"unknown method '{name}' (valid: {', '.join(sorted(METHODS))})") from None
+
+
+__all__ = ["METHODS", "Method", "Rollout", "build_network", "get_method"]

@@ -1,0 +1,72 @@
+"""A3C: asynchronous advantage actor-critic (Mnih et al. 2016, Algorithm S3), FF and LSTM.
+
+Pseudo-code -> code:
+  "perform a_t according to pi(a_t|s_t; theta')"   -> A3C.act (sample the softmax policy)
+  "R = 0 for terminal s_t, V(s_t; theta'_v) else"  -> A3C.loss, bootstrap from values[T]
+  "R <- r_i + gamma R"                             -> returns.n_step_returns
+  "d theta += grad log pi(a_i|s_i)(R - V(s_i))"    -> policy_loss
+  "d theta_v += d (R - V(s_i))^2 / d theta_v"      -> value_loss (weighted by value_loss_coef)
+  entropy regularisation beta * grad H(pi(s_i))    -> entropy (paper p.4; not in the box)
+The LSTM variant (method=a3c_lstm) is this same file with `lstm: true`: the runtime carries the
+hidden state across rollouts and `Network.unroll` replays the rollout from the stored state.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..returns import n_step_returns
+from .base import Method
+
+
+def policy_loss(log_probs: torch.Tensor, actions: torch.Tensor, advantages: torch.Tensor):
+    """-sum_i log pi(a_i|s_i) * A_i with A detached: descending it ascends the policy gradient."""
+    return -(log_probs.gather(1, actions[:, None]).squeeze(1) * advantages.detach()).sum()
+
+
+def value_loss(returns: torch.Tensor, values: torch.Tensor):
+    """sum_i (R_i - V(s_i))^2, the paper's critic loss."""
+    return (returns - values).pow(2).sum()
+
+
+def entropy(log_probs: torch.Tensor):
+    """sum_i H(pi(.|s_i)) = -sum_i sum_a pi log pi."""
+    return -(log_probs.exp() * log_probs).sum()
+
+
+class A3C(Method):
+    name = "a3c"
+    value_head = True
+    stat_keys = ("policy_loss", "value_loss", "entropy")
+
+    def act(self, out, frames):
+        probs = torch.softmax(out, -1).numpy()
+        return int(self.rng.choice(self.n_actions, p=probs / probs.sum()))
+
+    def act_eval(self, out):
+        if self.cfg.eval_sample:
+            return self.act(out, 0)
+        return int(out.argmax())
+
+    def loss(self, net, target_net, rollout):
+        logits, values, _ = net.unroll(rollout.obs, rollout.state0)
+        # values[-1] = V(s_T) enters only as the bootstrap target: .item() cuts its gradient
+        # the bootstrap V(s_T) is a target: no gradient flows through it
+        returns = n_step_returns(
+            rollout.rewards, values[-1].item(), rollout.terminated, self.cfg.gamma
+        )
+        returns = torch.tensor(returns, dtype=values.dtype)
+        values = values[:-1]
+        log_probs = F.log_softmax(logits[:-1], -1)
+        adv = returns - values
+        pg = policy_loss(log_probs, rollout.actions, adv)
+        vl = value_loss(returns, values)
+        ent = entropy(log_probs)
+        total = pg + self.cfg.value_loss_coef * vl - self.cfg.entropy_beta * ent
+        n = len(rollout)
+        return total, {
+            "policy_loss": float(pg) / n,
+            "value_loss": float(vl) / n,
+            "entropy": float(ent) / n,
+        }

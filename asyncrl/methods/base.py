@@ -1,0 +1,77 @@
+"""The learner plug-in interface: what a method contributes to the one actor-learner runtime.
+
+A method holds its targets, its loss and its action choice; the runtime owns the loop,
+environments, parameter sync, the frame counter, the optimizer and the target network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from ..networks import Network, State
+
+
+@dataclass
+class Rollout:
+    """One segment of experience from one actor-learner, s_0 .. s_T with T <= t_max.
+
+    obs[T] is the state after the last action: the bootstrap state, or the final observation
+    when the episode ended. Rollouts end at episode ends, so only the last step can be terminal.
+    """
+
+    obs: torch.Tensor  # (T+1, *obs_shape)
+    actions: torch.Tensor  # (T,) int64
+    rewards: List[float]  # (T,) learning rewards (clipped on Atari)
+    terminated: bool  # s_T is terminal: no bootstrap
+    truncated: bool  # the episode was cut at s_T by a time limit: bootstrap, then reset
+    next_action: Optional[int] = None  # the action chosen in s_T (SARSA's a'), if the method asks
+    state0: State = None  # recurrent state before obs[0], detached
+
+    def __len__(self) -> int:
+        return len(self.rewards)
+
+
+class Method:
+    """Base learner. Subclasses set the class flags and implement `act` and `loss`."""
+
+    name = "base"
+    value_head = True  # the network has a state-value output (actor-critic)
+    uses_target_net = False  # the runtime keeps a shared theta- refreshed every I_target frames
+    needs_next_action = False  # the runtime asks `act` in s_T and executes that action next
+    stat_keys: Tuple[str, ...] = ()  # the per-rollout statistics `loss` returns (metrics.csv columns)
+
+    def __init__(self, cfg, n_actions: int, rank: int, seed: int):
+        self.cfg = cfg
+        self.n_actions = n_actions
+        self.rank = rank
+        # reproducible per actor-learner: (seed, rank) fixes every random draw of this learner
+        self.rng = np.random.default_rng([seed, rank])
+
+    def act(self, out: torch.Tensor, frames: int) -> int:
+        """Training action from the network's head output for one state, at global frame T."""
+        raise NotImplementedError
+
+    def act_eval(self, out: torch.Tensor) -> int:
+        """Evaluation action."""
+        raise NotImplementedError
+
+    def loss(
+        self, net: Network, target_net: Optional[Network], rollout: Rollout
+    ) -> Tuple[torch.Tensor, Dict[str, float]]:
+        """Scalar loss whose gradient w.r.t. net's parameters is the paper's accumulated d(theta)."""
+        raise NotImplementedError
+
+
+def build_network(method_cls, method_cfg, env_cfg, obs_shape, n_actions) -> Network:
+    return Network(
+        obs_shape,
+        n_actions,
+        torso=method_cfg.network or env_cfg.network,
+        value_head=method_cls.value_head,
+        lstm_size=method_cfg.lstm_size if method_cfg.lstm else 0,
+        mlp_hidden=tuple(method_cfg.mlp_hidden),
+    )

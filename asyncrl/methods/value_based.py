@@ -1,0 +1,72 @@
+"""What the three value-based methods share: a Q head, per-actor-learner eps-greedy exploration
+(paper p.4 and §8), greedy evaluation with a small eps, and the squared TD error.
+
+Exploration: each actor-learner draws its final eps once, from `epsilon.finals` with
+`epsilon.probs` ({0.1, 0.01, 0.5} w.p. {0.4, 0.3, 0.3}), seeded from (seed, actor index); eps
+falls linearly from 1 to it over the first `epsilon.anneal_frames` global frames. The paper does
+not say how often eps is re-sampled; we sample it once per actor-learner.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .base import Method
+
+
+def draw_final_epsilon(rng: np.random.Generator, finals, probs) -> float:
+    return float(rng.choice(np.asarray(finals, dtype=float), p=np.asarray(probs, dtype=float)))
+
+
+def epsilon_at(frames: int, final: float, anneal_frames: int) -> float:
+    """Linear anneal 1 -> final over anneal_frames, then constant."""
+    if anneal_frames <= 0:
+        return final
+    frac = min(1.0, frames / anneal_frames)
+    return 1.0 + (final - 1.0) * frac
+
+
+def td_loss(targets: torch.Tensor, q_taken: torch.Tensor) -> torch.Tensor:
+    """sum_i (y_i - Q(s_i, a_i; theta'))^2: the gradient the paper accumulates into d(theta)."""
+    return (targets - q_taken).pow(2).sum()
+
+
+class ValueBased(Method):
+    value_head = False
+    uses_target_net = True
+    stat_keys = ("q_loss", "q_mean")
+
+    def __init__(self, cfg, n_actions, rank, seed):
+        super().__init__(cfg, n_actions, rank, seed)
+        self.final_epsilon = draw_final_epsilon(self.rng, cfg.epsilon.finals, cfg.epsilon.probs)
+
+    def epsilon(self, frames: int) -> float:
+        return epsilon_at(frames, self.final_epsilon, self.cfg.epsilon.anneal_frames)
+
+    def _eps_greedy(self, q: torch.Tensor, eps: float) -> int:
+        if self.rng.random() < eps:
+            return int(self.rng.integers(self.n_actions))
+        return int(q.argmax())
+
+    def act(self, out, frames):
+        return self._eps_greedy(out, self.epsilon(frames))
+
+    def act_eval(self, out):
+        return self._eps_greedy(out, self.cfg.eval_epsilon)
+
+    def _q_taken(self, net, rollout):
+        q, _, _ = net.unroll(rollout.obs[:-1], rollout.state0)
+        return q.gather(1, rollout.actions[:, None]).squeeze(1)
+
+    @staticmethod
+    @torch.no_grad()
+    def _target_q(target_net, obs):
+        """Q(s; theta-) for a batch of states. Feedforward only: the value-based methods have no LSTM."""
+        q, _, _ = target_net(obs)
+        return q
+
+    def _finish(self, targets, q_taken):
+        y = torch.tensor(targets, dtype=q_taken.dtype)
+        loss = td_loss(y, q_taken)
+        return loss, {"q_loss": float(loss) / len(targets), "q_mean": float(q_taken.mean())}

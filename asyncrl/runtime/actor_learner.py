@@ -1,0 +1,142 @@
+"""The one actor-learner loop every method runs (the common part of Algorithms 1, S2 and S3).
+
+    repeat until the frame budget is spent:
+        sync theta' <- theta (in place)
+        act for up to t_max steps (or to the episode's end) under no_grad, storing the rollout
+        loss = method.loss(theta', theta-, rollout); d theta = grad(loss, theta')
+        clip d theta to max_grad_norm; optimizer.step(d theta, lr(T)) on the shared theta
+        T += steps; refresh theta- <- theta when T crosses a multiple of I_target
+Acting without a graph and then replaying the rollout as one batch is faster than keeping a
+per-step graph (design.md §1) and gives the same gradient, since theta' is fixed in a rollout.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+
+import numpy as np
+import torch
+
+from ..envs import make_env
+from ..methods import Rollout, build_network, get_method
+from .optim import AsyncOptimizer, clip_grad_norm, linear_lr
+
+STATS_EVERY_S = 2.0
+
+
+def actor_seed(seed: int, rank: int) -> int:
+    """Distinct, reproducible seeds per (run seed, actor-learner)."""
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
+
+
+def run_actor_learner(rank: int, cfg, shared) -> None:
+    """Body of one actor-learner; any exception is reported to the trainer, then re-raised."""
+    try:
+        _loop(rank, cfg, shared)
+    except BaseException:
+        shared.queue.put(("error", rank, traceback.format_exc()))
+        shared.stop.set()
+        raise
+
+
+def _loop(rank: int, cfg, shared) -> None:
+    mcfg = cfg.method
+    seed = actor_seed(cfg.seed, rank)
+    torch.manual_seed(seed)
+    env = make_env(cfg.env, seed=seed)
+    n_actions = int(env.action_space.n)
+    method = get_method(mcfg.name)(mcfg, n_actions, rank, cfg.seed)
+    local = build_network(type(method), mcfg, cfg.env, env.observation_space.shape, n_actions)
+    shared_params = list(shared.model.parameters())
+    local_params = list(local.parameters())
+    optimizer = AsyncOptimizer(
+        mcfg.optimizer, shared_params, mcfg.rmsprop_alpha, mcfg.rmsprop_eps, shared.stats
+    )
+
+    skip = shared.frame_skip
+    total_frames = shared.budget.total_steps * skip
+    target_every = max(1, int(mcfg.target_interval_frames))
+    t_max = int(mcfg.t_max)
+    obs, _ = env.reset(seed=seed)
+    obs_buf = torch.empty((t_max + 1, *obs.shape), dtype=torch.from_numpy(obs).dtype)
+    act_buf = torch.empty(t_max, dtype=torch.long)
+    rewards = [0.0] * t_max
+    state = local.initial_state()
+    pending_action = None  # SARSA: the a' chosen in s_T, executed first in the next rollout
+    score, length = 0.0, 0
+    stat_sums, n_updates, last_report = {}, 0, time.monotonic()
+    fail_at = int(cfg.fail_at_frames)
+
+    while not shared.stop.is_set():
+        granted = shared.budget.reserve(t_max)
+        if granted == 0:
+            break
+        with torch.no_grad():
+            torch._foreach_copy_(local_params, shared_params)
+        frames_now = shared.budget.done * skip
+        state0 = None if state is None else (state[0].detach(), state[1].detach())
+        terminated = truncated = False
+        t = 0
+        with torch.no_grad():
+            while t < granted:
+                obs_buf[t].copy_(torch.from_numpy(obs))
+                if pending_action is not None:
+                    a, pending_action = pending_action, None
+                else:
+                    out, _, state = local(obs_buf[t : t + 1], state)
+                    a = method.act(out[0], frames_now)
+                act_buf[t] = a
+                obs, r, terminated, truncated, info = env.step(a)
+                rewards[t] = float(r)
+                score += float(info["raw_reward"])
+                length += 1
+                t += 1
+                if terminated or truncated:
+                    break
+            obs_buf[t].copy_(torch.from_numpy(obs))
+            if method.needs_next_action and not terminated:
+                out, _, _ = local(obs_buf[t : t + 1], state)
+                pending_action = method.act(out[0], frames_now)
+        rollout = Rollout(
+            obs=obs_buf[: t + 1],
+            actions=act_buf[:t],
+            rewards=rewards[:t],
+            terminated=bool(terminated),
+            truncated=bool(truncated),
+            next_action=pending_action,
+            state0=state0,
+        )
+        loss, stats = method.loss(local, shared.target, rollout)
+        loss_value = float(loss)
+        if not np.isfinite(loss_value):
+            raise FloatingPointError(
+                f"non-finite loss ({loss_value}) in actor-learner {rank} at frame {frames_now}"
+            )
+        grads = torch.autograd.grad(loss, local_params)
+        stats["grad_norm"] = clip_grad_norm(grads, mcfg.max_grad_norm)
+        stats["loss"] = loss_value / t
+        optimizer.step(grads, linear_lr(mcfg.lr, frames_now, total_frames))
+        before, after = shared.budget.commit(t, granted)
+        if shared.target is not None and (before * skip) // target_every < (after * skip) // target_every:
+            with torch.no_grad():
+                torch._foreach_copy_(list(shared.target.parameters()), shared_params)
+
+        for k, v in stats.items():
+            stat_sums[k] = stat_sums.get(k, 0.0) + v
+        n_updates += 1
+        if terminated or truncated:
+            shared.queue.put(("episode", rank, after * skip, score, length))
+            obs, _ = env.reset()
+            state = local.initial_state()
+            pending_action = None  # at a truncation the drawn a' is never executed
+            score, length = 0.0, 0
+        now = time.monotonic()
+        if now - last_report > STATS_EVERY_S:
+            shared.queue.put(("stats", rank, after * skip, {k: v / n_updates for k, v in stat_sums.items()}))
+            stat_sums, n_updates, last_report = {}, 0, now
+        if 0 <= fail_at <= after * skip and rank == 0:
+            raise RuntimeError(f"injected failure at frame {after * skip} (fail_at_frames={fail_at})")
+    if n_updates:
+        shared.queue.put(("stats", rank, shared.budget.done * skip, {k: v / n_updates for k, v in stat_sums.items()}))
+    env.close()

@@ -1,0 +1,76 @@
+"""The paper's optimizers (Eq. S2-S3 and Fig. S5), applying a rollout's gradient to the shared
+parameters. Gradients arrive explicitly as a list from an actor-learner's local copy; no `.grad`
+is ever shared between copies.
+
+  shared_rmsprop : g = alpha g + (1 - alpha) d^2 ; theta -= lr d / sqrt(g + eps), g shared by all
+  rmsprop        : the same with g private to each actor-learner
+  momentum_sgd   : m = alpha m + (1 - alpha) d ; theta -= lr m, m private to each actor-learner
+eps sits inside the square root, as in Eq. (S3). Updates are lock-free (Hogwild).
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Sequence
+
+import torch
+
+KINDS = ("shared_rmsprop", "rmsprop", "momentum_sgd")
+
+
+def make_shared_statistics(params: Sequence[torch.Tensor]) -> List[torch.Tensor]:
+    """RMSProp's g, created eagerly in shared memory before any actor-learner starts."""
+    return [torch.zeros_like(p).share_memory_() for p in params]
+
+
+class AsyncOptimizer:
+    """One actor-learner's view of the optimizer over the shared parameters."""
+
+    def __init__(
+        self,
+        kind: str,
+        params: Sequence[torch.Tensor],
+        alpha: float,
+        eps: float,
+        shared_stats: Optional[Sequence[torch.Tensor]] = None,
+    ):
+        if kind not in KINDS:
+            raise ValueError(f"unknown optimizer '{kind}' (valid: {', '.join(KINDS)})")
+        self.kind, self.alpha, self.eps = kind, alpha, eps
+        self.params = list(params)
+        if kind == "shared_rmsprop":
+            if shared_stats is None:
+                raise ValueError("shared_rmsprop needs the shared statistics")
+            self.state = list(shared_stats)
+        else:
+            self.state = [torch.zeros_like(p) for p in self.params]
+
+    @torch.no_grad()
+    def step(self, grads: Sequence[torch.Tensor], lr: float) -> None:
+        grads = list(grads)
+        s = self.state
+        if self.kind == "momentum_sgd":
+            torch._foreach_mul_(s, self.alpha)
+            torch._foreach_add_(s, grads, alpha=1.0 - self.alpha)
+            torch._foreach_add_(self.params, s, alpha=-lr)
+            return
+        torch._foreach_mul_(s, self.alpha)
+        torch._foreach_addcmul_(s, grads, grads, value=1.0 - self.alpha)
+        denom = torch._foreach_add(s, self.eps)
+        torch._foreach_sqrt_(denom)
+        torch._foreach_addcdiv_(self.params, grads, denom, value=-lr)
+
+    def state_tensors(self) -> List[torch.Tensor]:
+        return self.state
+
+
+def clip_grad_norm(grads: Sequence[torch.Tensor], max_norm: float) -> float:
+    """Scale the gradients in place so their global L2 norm is at most max_norm; return the norm."""
+    norm = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(list(grads)))))
+    if max_norm > 0 and norm > max_norm:
+        torch._foreach_mul_(list(grads), max_norm / (norm + 1e-6))
+    return norm
+
+
+def linear_lr(lr0: float, frames: int, total_frames: int) -> float:
+    """The learning rate annealed linearly from lr0 to 0 at total_frames."""
+    return lr0 * max(0.0, 1.0 - frames / total_frames)

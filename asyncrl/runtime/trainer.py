@@ -1,0 +1,232 @@
+"""The trainer: builds the shared state, starts `threads` actor-learners on a backend, and watches
+them — logging, progress, periodic evaluation, checkpoints, and stopping on budget, failure,
+Ctrl-C or SIGTERM. It is the only place that owns processes, threads and the global counter.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import queue as queue_mod
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import torch
+from omegaconf import OmegaConf
+
+from .. import results
+from ..envs import env_spec
+from ..evaluation import EVAL_RANK, evaluate, summarize
+from ..methods import build_network, get_method
+from .backends import make_backend
+from .optim import linear_lr, make_shared_statistics
+from .shared import FrameBudget, Shared, share_network
+
+JOIN_TIMEOUT_S = 5.0
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM reached the trainer."""
+
+
+def build_model(cfg):
+    spec = env_spec(cfg.env)
+    method_cls = get_method(cfg.method.name)
+    model = build_network(method_cls, cfg.method, cfg.env, spec.obs_shape, spec.n_actions)
+    return spec, method_cls, model
+
+
+class Trainer:
+    def __init__(self, cfg, run_dir: Path, checkpoint: Optional[Dict[str, Any]] = None):
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.spec, self.method_cls, model = build_model(cfg)
+        self.skip = int(self.spec.frame_skip)
+        self.total_steps = math.ceil(cfg.total_frames / self.skip)
+        self.total_frames = self.total_steps * self.skip
+        self.model = share_network(model)
+        self.target = share_network(copy.deepcopy(model)) if self.method_cls.uses_target_net else None
+        shared_opt = cfg.method.optimizer == "shared_rmsprop"
+        self.stats = make_shared_statistics(list(model.parameters())) if shared_opt else []
+        self.start_frames, self.wall_offset = 0, 0.0
+        self.evals: List[Dict[str, Any]] = []
+        if checkpoint is not None:
+            self._restore(checkpoint)
+        self.recent_scores: deque = deque(maxlen=10)
+        self.error: Optional[str] = None
+        self._eval_thread: Optional[threading.Thread] = None
+        self._lock = threading.Lock()  # evals list and summary writes, shared with the eval thread
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def _restore(self, ck: Dict[str, Any]) -> None:
+        self.model.load_state_dict(ck["model"])
+        if self.target is not None and ck.get("target") is not None:
+            self.target.load_state_dict(ck["target"])
+        for s, saved in zip(self.stats, ck.get("stats") or []):
+            s.copy_(saved)
+        self.start_frames = int(ck["frames"])
+        self.wall_offset = float(ck["wall_time_s"])
+        self.evals = list(ck.get("evals", []))
+
+    def checkpoint_payload(self, frames: int, wall: float) -> Dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "target": self.target.state_dict() if self.target is not None else None,
+            "stats": list(self.stats),
+            "frames": frames,
+            "wall_time_s": wall,
+            "evals": list(self.evals),
+            "config": OmegaConf.to_container(self.cfg, resolve=True),
+        }
+
+    # ---- the run -----------------------------------------------------------------------------
+    def run(self, log) -> Dict[str, Any]:
+        cfg = self.cfg
+        torch.set_num_threads(1)  # the trainer's own work (evaluation) must not crowd the actors
+        backend = make_backend(cfg.runtime)
+        budget = FrameBudget(self.total_steps, backend.ctx, done=self.start_frames // self.skip)
+        shared = Shared(
+            model=self.model,
+            target=self.target,
+            stats=self.stats,
+            budget=budget,
+            stop=backend.make_event(),
+            queue=backend.make_queue(),
+            frame_skip=self.skip,
+        )
+        self.budget, self.shared = budget, shared
+        self.run_log = log
+        self.t0 = time.monotonic()
+        self._next_eval = self._next_multiple(cfg.eval.interval_frames)
+        self._next_ckpt = self._next_multiple(cfg.checkpoint.interval_frames)
+        log.begin(self)
+        status = "completed"
+        old_term = _install_sigterm()
+        try:
+            backend.start(cfg.threads, OmegaConf.to_container(cfg, resolve=True), shared)
+            while True:
+                self._drain(timeout=0.2)
+                dead = backend.dead()
+                if self.error or dead:
+                    status = "failed"
+                    self.error = self.error or dead
+                    break
+                if not backend.alive():
+                    self._drain(timeout=0.0)
+                    if self.error:
+                        status = "failed"
+                    break
+                self._tick()
+        except (KeyboardInterrupt, Interrupted):
+            status = "interrupted"
+        finally:
+            shared.stop.set()
+            backend.join(JOIN_TIMEOUT_S)
+            _restore_sigterm(old_term)
+        self._drain(timeout=0.0)
+        if status == "completed" and backend.dead():
+            status, self.error = "failed", self.error or backend.dead()
+        if status == "completed" and budget.done < self.total_steps:
+            status = "interrupted"  # actor-learners stopped (e.g. SIGTERM) before the budget
+        wall = self.wall()
+        frames = budget.done * self.skip
+        log.row(self, force=True)
+        if status != "failed":
+            # a failed run keeps its last good checkpoint (its parameters may be non-finite)
+            results.save_checkpoint(self.run_dir / "checkpoint.pt", self.checkpoint_payload(frames, wall))
+        try:
+            self._wait_eval()
+            if status == "completed" and cfg.eval.final and cfg.eval.episodes > 0:
+                log.message("final evaluation ...")
+                self._evaluate(frames, wall)
+        except (KeyboardInterrupt, Interrupted):
+            status = "interrupted"
+        return log.finish(self, status, frames, wall)
+
+    def wall(self) -> float:
+        return self.wall_offset + time.monotonic() - self.t0
+
+    def frames(self) -> int:
+        return self.budget.done * self.skip
+
+    def lr(self) -> float:
+        return linear_lr(self.cfg.method.lr, self.frames(), self.total_frames)
+
+    def _next_multiple(self, interval: int) -> Optional[int]:
+        if interval <= 0:
+            return None
+        return (self.start_frames // interval + 1) * interval
+
+    def _drain(self, timeout: float) -> None:
+        q = self.shared.queue
+        try:
+            msg = q.get(timeout=timeout) if timeout > 0 else q.get_nowait()
+        except queue_mod.Empty:
+            return
+        while True:
+            self._handle(msg)
+            try:
+                msg = q.get_nowait()
+            except queue_mod.Empty:
+                return
+
+    def _handle(self, msg) -> None:
+        kind = msg[0]
+        if kind == "episode":
+            _, rank, frames, score, length = msg
+            self.recent_scores.append(score)
+            self.run_log.episode(self, rank, frames, score, length)
+        elif kind == "stats":
+            self.run_log.stats(msg[3])
+        elif kind == "error":
+            _, rank, tb = msg
+            self.error = f"actor-learner {rank} raised:\n{tb}"
+
+    def _tick(self) -> None:
+        frames = self.frames()
+        self.run_log.row(self)
+        if self._next_ckpt is not None and frames >= self._next_ckpt:
+            self._next_ckpt = (frames // self.cfg.checkpoint.interval_frames + 1) * self.cfg.checkpoint.interval_frames
+            results.save_checkpoint(self.run_dir / "checkpoint.pt", self.checkpoint_payload(frames, self.wall()))
+        if self._next_eval is not None and frames >= self._next_eval and self.cfg.eval.episodes > 0:
+            if self._eval_thread is None or not self._eval_thread.is_alive():
+                self._next_eval = (frames // self.cfg.eval.interval_frames + 1) * self.cfg.eval.interval_frames
+                self._eval_thread = threading.Thread(
+                    target=self._evaluate, args=(frames, self.wall()), daemon=True, name="evaluator"
+                )
+                self._eval_thread.start()
+
+    def _wait_eval(self) -> None:
+        if self._eval_thread is not None:
+            self._eval_thread.join()
+
+    def _evaluate(self, frames: int, wall: float) -> None:
+        """Evaluate a snapshot of the shared model taken now (training goes on meanwhile)."""
+        cfg = self.cfg
+        net = copy.deepcopy(self.model)
+        method = self.method_cls(cfg.method, self.spec.n_actions, EVAL_RANK, cfg.seed)
+        scores = evaluate(net, method, cfg.env, int(cfg.eval.episodes), seed=cfg.seed + 10_007 * (1 + len(self.evals)))
+        entry = {"frames": frames, "wall_time_s": round(wall, 3), **summarize(scores)}
+        with self._lock:
+            self.evals.append(entry)
+        self.run_log.evaluation(self, entry)
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted()
+
+
+def _install_sigterm():
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_interrupted)
+
+
+def _restore_sigterm(old) -> None:
+    if old is not None:
+        signal.signal(signal.SIGTERM, old)
