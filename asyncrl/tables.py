@@ -1,0 +1,518 @@
+"""The paper's tables (Mnih et al. 2016, Tables 1, 2 and S3) from run directories.
+
+Pure functions: pandas in, pandas out; no Hydra, no torch, no plotting. ``scripts/make_tables.py``
+wires them to files, and ``docs/tables.md`` explains every definition in prose.
+
+A run directory is found by its ``summary.json`` (at any depth below the runs root); next to it,
+``episodes.csv`` has one row per finished *training* game (``frames, wall_time_s, actor, score,
+length``). Only runs whose status is ``completed`` enter any table; the others are listed by
+:func:`excluded_runs` and never averaged in.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+EPISODE_COLUMNS = ["frames", "wall_time_s", "actor", "score", "length"]
+
+# The summary fields every table relies on; a summary missing one still loads (as NaN).
+SUMMARY_COLUMNS = [
+    "method", "env", "threads", "seed", "runtime", "status", "cores", "total_frames", "frames",
+    "wall_time_s", "frames_per_s", "final_score", "lr", "network", "frame_skip", "eval_protocol",
+    "evals", "run_dir",
+]
+_INT_COLUMNS = ["threads", "seed", "cores", "total_frames", "frames", "frame_skip"]
+
+# Paper Table 1 as printed (paper.md §3): (mean, median) human-normalized score, human starts.
+PAPER_TABLE1 = {
+    "dqn": (121.9, 47.5),
+    "gorila": (215.2, 71.3),
+    "double_dqn": (332.9, 110.9),
+    "dueling": (343.8, 117.1),
+    "prioritized": (463.6, 127.6),
+    "a3c_ff_1day": (344.1, 68.2),
+    "a3c_ff": (496.8, 116.6),
+    "a3c_lstm": (623.0, 112.6),
+}
+PAPER_LABELS = {
+    "dqn": "DQN",
+    "gorila": "Gorila",
+    "double_dqn": "D-DQN",
+    "dueling": "Dueling D-DQN",
+    "prioritized": "Prioritized DQN",
+    "a3c_ff_1day": "A3C FF, 1 day",
+    "a3c_ff": "A3C FF, 4 days",
+    "a3c_lstm": "A3C LSTM, 4 days",
+}
+
+# Paper Table 2 (paper.md §4): speedup by number of actor-learner threads, keyed by our method names.
+PAPER_TABLE2 = {
+    "one_step_q": {1: 1.0, 2: 3.0, 4: 6.3, 8: 13.3, 16: 24.1},
+    "one_step_sarsa": {1: 1.0, 2: 2.8, 4: 5.9, 8: 13.1, 16: 22.1},
+    "n_step_q": {1: 1.0, 2: 2.7, 4: 5.9, 8: 10.7, 16: 17.2},
+    "a3c": {1: 1.0, 2: 2.1, 4: 3.7, 8: 6.9, 16: 12.5},
+}
+
+# Relative tolerance when asking whether a moving average reached the reference score: the
+# reference is one run's own moving-average value, so equality must count as reaching it even
+# after float rounding in another run's window mean.
+_REACH_RTOL = 1e-9
+
+
+# --------------------------------------------------------------------------------------------
+# Packaged reference data
+# --------------------------------------------------------------------------------------------
+
+def _read_data_csv(name: str) -> pd.DataFrame:
+    with resources.files("asyncrl.data").joinpath(name).open("r", encoding="utf-8") as f:
+        return pd.read_csv(f)
+
+
+def reference_scores() -> pd.DataFrame:
+    """Human-starts random and human scores per game, indexed by ALE id (columns game, random, human).
+
+    These are the references the paper's Table 1 is normalized with (paper.md §6): Nair et al.
+    2015 for 49 games, van Hasselt et al. 2016 for the other 8.
+    """
+    ref = _read_data_csv("atari_reference_scores.csv")
+    return ref.set_index("ale_id")[["game", "random", "human"]]
+
+
+def paper_scores() -> pd.DataFrame:
+    """The paper's Table S3 raw scores (human starts), indexed by ALE id; NaN where a method has no score.
+
+    Columns: ``game`` and the eight score columns of :data:`PAPER_TABLE1` (DQN and Gorila cover 49
+    of the 57 games).
+    """
+    scores = _read_data_csv("a3c_paper_scores.csv")
+    return scores.set_index("ale_id")[["game", *PAPER_TABLE1]]
+
+
+# --------------------------------------------------------------------------------------------
+# Runs and episodes
+# --------------------------------------------------------------------------------------------
+
+def load_runs(root: str | Path) -> pd.DataFrame:
+    """One row per run directory below ``root``: the fields of its ``summary.json`` plus ``run_dir``.
+
+    Runs are found by globbing ``**/summary.json``, so the directory layout does not matter. A
+    summary that cannot be parsed (e.g. caught mid-write) becomes a row with status
+    ``unreadable`` so that :func:`excluded_runs` lists it instead of it silently vanishing.
+    Integer fields use pandas' nullable ``Int64``; a missing ``status`` reads as ``unknown``.
+    """
+    rows = []
+    for path in sorted(Path(root).glob("**/summary.json")):
+        try:
+            summary = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            summary = {"status": "unreadable", "error": str(err)}
+        summary["run_dir"] = str(path.parent)
+        rows.append(summary)
+    runs = pd.DataFrame(rows)
+    runs = runs.reindex(columns=list(dict.fromkeys([*SUMMARY_COLUMNS, *runs.columns])))
+    for col in _INT_COLUMNS:
+        runs[col] = pd.to_numeric(runs[col], errors="coerce").round().astype("Int64")
+    for col in ["wall_time_s", "frames_per_s", "final_score", "lr"]:
+        runs[col] = pd.to_numeric(runs[col], errors="coerce").astype(float)
+    runs["status"] = runs["status"].fillna("unknown").astype(object)
+    runs["runtime"] = runs["runtime"].fillna("unknown").astype(object)
+    return runs
+
+
+def completed_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs whose status is ``completed``: the only ones any table averages."""
+    return runs[runs["status"] == "completed"].reset_index(drop=True)
+
+
+def excluded_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs left out of every table (status other than ``completed``: failed, interrupted,
+    running, unreadable, ...), with how far each got (``frames`` of ``total_frames``)."""
+    cols = ["method", "env", "threads", "seed", "runtime", "status", "frames", "total_frames", "run_dir"]
+    return runs.loc[runs["status"] != "completed", cols].reset_index(drop=True)
+
+
+def load_episodes(run_dir: str | Path) -> pd.DataFrame:
+    """The training games of one run (``episodes.csv``), ordered by the global frame counter.
+
+    Ties in ``frames`` (two actor-learners finishing at the same counter value) are broken by
+    ``wall_time_s``. A run without the file gives an empty frame with the usual columns.
+    """
+    path = Path(run_dir) / "episodes.csv"
+    if not path.exists():
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in EPISODE_COLUMNS})
+    episodes = pd.read_csv(path)
+    return episodes.sort_values(["frames", "wall_time_s"], kind="mergesort").reset_index(drop=True)
+
+
+def moving_average(episodes: pd.DataFrame, k: int = 10) -> pd.DataFrame:
+    """Moving average of the training score over the last ``k`` finished games, ordered by frames.
+
+    One row per game that completes a full window (the first ``k - 1`` games have none, so one lucky
+    early game cannot count as reaching a score): columns ``frames``, ``wall_time_s`` (of that
+    game's end) and ``score_ma``. Each window's mean is computed on its own values, so identical
+    windows give bit-identical averages.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if len(episodes) < k:
+        return pd.DataFrame({"frames": [], "wall_time_s": [], "score_ma": []}, dtype=float)
+    scores = episodes["score"].to_numpy(dtype=float)
+    windows = np.lib.stride_tricks.sliding_window_view(scores, k)
+    return pd.DataFrame({
+        "frames": episodes["frames"].to_numpy(dtype=float)[k - 1:],
+        "wall_time_s": episodes["wall_time_s"].to_numpy(dtype=float)[k - 1:],
+        "score_ma": windows.mean(axis=1),
+    })
+
+
+# --------------------------------------------------------------------------------------------
+# Speedup (paper Table 2)
+# --------------------------------------------------------------------------------------------
+
+# Runs are compared for speedup within one (method, runtime backend, game): process and thread
+# backends scale very differently under the GIL (design.md §1), so they are never mixed.
+SPEEDUP_GROUP = ["method", "runtime", "env"]
+
+
+def times_to_reference(
+    runs: pd.DataFrame,
+    k: int = 10,
+    fraction: float = 1.0,
+    episodes_loader: Callable[[str], pd.DataFrame] = load_episodes,
+) -> pd.DataFrame:
+    """For every completed run: the reference score of its (method, runtime, game) and when it got there.
+
+    Definitions (``MA`` = :func:`moving_average` over the last ``k`` training games):
+
+    - ``first_ma`` / ``best_ma``: a run's first and highest MA value.
+    - reference of a (method, runtime, game), over all its compared runs (every thread count and seed):
+      ``reference = b - (1 - fraction) * (b - s0)`` with ``b`` = min over runs of ``best_ma`` and
+      ``s0`` = min over runs of ``first_ma``. With ``fraction = 1`` it is the highest score that
+      *every* run's MA reaches; a smaller fraction moves it towards the untrained level. Since each
+      run's best >= its first >= s0, every compared run reaches it for any fraction in [0, 1].
+    - ``time_to_ref`` / ``frames_to_ref``: ``wall_time_s`` and ``frames`` of the first game whose
+      MA is >= the reference.
+
+    A completed run with fewer than ``k`` training games has no MA: it does not enter the
+    reference, and its times are NaN (it stays in the output so that it is visible).
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+    per_run = completed_runs(runs)[[*SPEEDUP_GROUP, "threads", "seed", "cores", "frames_per_s", "run_dir"]]
+    episodes = [episodes_loader(d) for d in per_run["run_dir"]]
+    curves = [moving_average(e, k) for e in episodes]
+    per_run = per_run.assign(
+        games=[len(e) for e in episodes],
+        first_ma=[c["score_ma"].iloc[0] if len(c) else np.nan for c in curves],
+        best_ma=[c["score_ma"].max() if len(c) else np.nan for c in curves],
+    )
+
+    group = per_run.groupby(SPEEDUP_GROUP, dropna=False)
+    s0 = group["first_ma"].transform("min")
+    b = group["best_ma"].transform("min")
+    # Written as b - ..., not s0 + fraction * (b - s0): with fraction = 1 this is exactly b, the
+    # value the worst run's own MA attains, with no rounding that could put it out of reach.
+    per_run["reference"] = b - (1.0 - fraction) * (b - s0)
+
+    time_to_ref, frames_to_ref = [], []
+    for curve, ref in zip(curves, per_run["reference"]):
+        reached = curve["score_ma"] >= ref - _REACH_RTOL * max(1.0, abs(ref))
+        if np.isnan(ref) or not reached.any():
+            time_to_ref.append(np.nan)
+            frames_to_ref.append(np.nan)
+        else:
+            first = reached.to_numpy().argmax()
+            time_to_ref.append(curve["wall_time_s"].iloc[first])
+            frames_to_ref.append(curve["frames"].iloc[first])
+    per_run["time_to_ref"] = time_to_ref
+    per_run["frames_to_ref"] = frames_to_ref
+    return per_run
+
+
+def speedup_by_game(per_run: pd.DataFrame) -> pd.DataFrame:
+    """Per (method, runtime, game, threads): seed means and the speedup against 1 actor-learner.
+
+    Seed means (over the runs that reached the reference): ``time_to_ref``, ``frames_to_ref``,
+    ``frames_per_s`` (the summary's whole-run throughput). Then, with ``1`` = the 1-thread row of
+    the same game:
+
+    - ``speedup = time_to_ref(1) / time_to_ref(n)`` (a ratio of seed means, not a mean of ratios),
+    - ``throughput_scaling = frames_per_s(n) / frames_per_s(1)``,
+    - ``data_efficiency = frames_to_ref(1) / frames_to_ref(n)``.
+
+    Since time = frames / (frames/s), speedup = throughput_scaling x data_efficiency exactly when
+    each run's frames/s is constant. NaN when the game has no 1-thread run. ``oversubscribed`` is
+    True when ``threads`` exceeds the ``cores`` recorded by any of the cell's runs.
+    """
+    keys = [*SPEEDUP_GROUP, "threads"]
+    reached = per_run.dropna(subset=["time_to_ref"])
+    cells = reached.groupby(keys, dropna=False).agg(
+        seeds=("seed", "count"),
+        time_to_ref=("time_to_ref", "mean"),
+        frames_to_ref=("frames_to_ref", "mean"),
+        frames_per_s=("frames_per_s", "mean"),
+        reference=("reference", "first"),
+        cores=("cores", "min"),
+    ).reset_index()
+    cells["oversubscribed"] = (cells["threads"] > cells["cores"]).fillna(False).astype(bool)
+
+    measures = ["time_to_ref", "frames_to_ref", "frames_per_s"]
+    base = cells.loc[cells["threads"] == 1, [*SPEEDUP_GROUP, *measures]]
+    # A left merge keeps the rows of `cells` in order, so the columns below line up with it.
+    one = cells.merge(base, on=SPEEDUP_GROUP, how="left", suffixes=("", "_1"))
+    cells["speedup"] = (one["time_to_ref_1"] / one["time_to_ref"]).to_numpy()
+    cells["throughput_scaling"] = (one["frames_per_s"] / one["frames_per_s_1"]).to_numpy()
+    cells["data_efficiency"] = (one["frames_to_ref_1"] / one["frames_to_ref"]).to_numpy()
+    return cells.sort_values(keys).reset_index(drop=True)
+
+
+def speedup_table(by_game: pd.DataFrame) -> pd.DataFrame:
+    """Paper Table 2 layout, long form: per (method, runtime, threads) the mean over games.
+
+    ``speedup``, ``throughput_scaling`` and ``data_efficiency`` are each averaged over the games
+    where the speedup is defined (a 1-thread run and an n-thread run both reached the reference);
+    ``games`` counts them, so a game missing for one method just lowers its count.
+    ``oversubscribed`` is True if any of those games' n-thread runs had more threads than cores.
+    ``paper_speedup`` is the paper's Table 2 value for that method and thread count (NaN if none).
+    """
+    cols = ["method", "runtime", "threads", "speedup", "throughput_scaling", "data_efficiency",
+            "games", "oversubscribed", "paper_speedup"]
+    valid = by_game.dropna(subset=["speedup"])
+    if valid.empty:
+        return pd.DataFrame(columns=cols)
+    table = valid.groupby(["method", "runtime", "threads"]).agg(
+        speedup=("speedup", "mean"),
+        throughput_scaling=("throughput_scaling", "mean"),
+        data_efficiency=("data_efficiency", "mean"),
+        games=("env", "nunique"),
+        oversubscribed=("oversubscribed", "any"),
+    ).reset_index()
+    table["paper_speedup"] = [
+        PAPER_TABLE2.get(m, {}).get(int(n), np.nan) for m, n in zip(table["method"], table["threads"])
+    ]
+    return table[cols]
+
+
+def _row_label(method: str, runtime: str, runtimes: Iterable[str]) -> str:
+    # The backend is only worth naming when both appear in the table.
+    return f"{method} [{runtime}]" if len(set(runtimes)) > 1 else method
+
+
+def speedup_markdown(table: pd.DataFrame, column: str = "speedup") -> str:
+    """Wide Markdown of one column of :func:`speedup_table`: rows = methods, columns = thread counts.
+
+    For ``column="speedup"`` the paper's Table 2 is shown beside ours: each of its methods gets a
+    ``(paper)`` row (under ours, or alone when we have no run of it). A trailing ``*`` marks an
+    oversubscribed cell (more threads than the machine's cores).
+    """
+    with_paper = column == "speedup"
+    threads = set(table["threads"].astype(int))
+    methods = set(table["method"])
+    if with_paper:
+        threads |= {n for v in PAPER_TABLE2.values() for n in v}
+        methods |= set(PAPER_TABLE2)
+    if not threads:
+        return "(no speedup: no game has completed 1-thread and n-thread runs)"
+    threads = sorted(threads)
+    lines = [f"| method | {' | '.join(str(n) for n in threads)} |", "|" + "---|" * (len(threads) + 1)]
+    for method in sorted(methods):
+        for runtime, rows in table[table["method"] == method].groupby("runtime", sort=True):
+            cells = {int(n): f"{v:.2f}" + ("*" if o else "")
+                     for n, v, o in zip(rows["threads"], rows[column], rows["oversubscribed"])}
+            label = _row_label(method, runtime, table["runtime"])
+            lines.append(f"| {label} | " + " | ".join(cells.get(n, "—") for n in threads) + " |")
+        if with_paper and method in PAPER_TABLE2:
+            paper = PAPER_TABLE2[method]
+            lines.append(f"| {method} (paper) | "
+                         + " | ".join(f"{paper[n]:.1f}" if n in paper else "—" for n in threads) + " |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Human-normalized scores (paper Table 1)
+# --------------------------------------------------------------------------------------------
+
+def hns(score, random, human, video_pinball_rule: bool = True):
+    """Human-normalized score in percent.
+
+    ``hns = 100 * (score - random) / (human - random)`` (van Hasselt et al. Eq. 5), except, with
+    ``video_pinball_rule`` (the default, used for every row of every table here), where
+    ``human < random``: then ``hns = 100 * score / human``, i.e. random is taken as 0. Under the
+    human-starts references that case is only Video Pinball (random 20452.0 > human 15641.1). This
+    rule is the one that reproduces the paper's 57-game Table 1 rows (paper.md §6); the paper does
+    not state it. ``video_pinball_rule=False`` gives the plain signed formula.
+
+    Scalars give a float; Series (aligned by the caller) give a Series.
+    """
+    signed = 100.0 * (score - random) / (human - random)
+    if not video_pinball_rule:
+        return signed
+    result = np.where(np.asarray(human) < np.asarray(random), 100.0 * score / human, signed)
+    if isinstance(signed, pd.Series):
+        return pd.Series(result, index=signed.index, name=signed.name)
+    return float(result) if np.ndim(result) == 0 else result
+
+
+def hns_per_game(scores_by_method: pd.DataFrame, video_pinball_rule: bool = True) -> pd.DataFrame:
+    """Per-game human-normalized scores: same shape as the input (rows = ALE ids, columns = methods).
+
+    Rows whose id has no reference score (CartPole, toy envs) are dropped; NaN scores stay NaN.
+    """
+    ref = reference_scores()
+    scores = scores_by_method.loc[scores_by_method.index.isin(ref.index)]
+    rnd, hum = ref.loc[scores.index, "random"], ref.loc[scores.index, "human"]
+    return scores.apply(lambda col: hns(col.astype(float), rnd, hum, video_pinball_rule))
+
+
+def human_normalized_table(scores_by_method: pd.DataFrame, video_pinball_rule: bool = True) -> pd.DataFrame:
+    """Per method (a column of ``scores_by_method``, rows = ALE ids, raw scores): the mean and median
+    over games of :func:`hns`, and ``games``, the number of games with a score.
+
+    Each method is summarized over its own games (a missing game just lowers ``games``).
+    """
+    per_game = hns_per_game(scores_by_method, video_pinball_rule)
+    return pd.DataFrame({
+        "games": per_game.count(),
+        "mean": per_game.mean(),
+        "median": per_game.median(),
+    }).rename_axis("method")
+
+
+def paper_table1() -> pd.DataFrame:
+    """The paper's Table 1 recomputed from its Table S3 with :func:`human_normalized_table`.
+
+    Columns: ``label``, ``games``, ``mean``/``median`` (Video Pinball rule, as for our runs),
+    ``mean_signed``/``median_signed`` (plain signed formula), ``paper_mean``/``paper_median`` (as
+    printed) and ``matches`` (both recomputed values within 0.2 of the printed ones).
+
+    With the rule, the six 57-game rows (D-DQN, Dueling, Prioritized, the three A3C rows) match.
+    The DQN and Gorila rows (49 games, Video Pinball included) match the signed formula instead:
+    122.2/47.5 and 215.3/71.3 against 121.9/47.5 and 215.2/71.3 printed.
+    """
+    scores = paper_scores().drop(columns="game")
+    table = human_normalized_table(scores)
+    signed = human_normalized_table(scores, video_pinball_rule=False)
+    table["mean_signed"] = signed["mean"]
+    table["median_signed"] = signed["median"]
+    table["paper_mean"] = [PAPER_TABLE1[m][0] for m in table.index]
+    table["paper_median"] = [PAPER_TABLE1[m][1] for m in table.index]
+    table["matches"] = ((table["mean"] - table["paper_mean"]).abs() <= 0.2) & (
+        (table["median"] - table["paper_median"]).abs() <= 0.2)
+    table.insert(0, "label", [PAPER_LABELS[m] for m in table.index])
+    return table
+
+
+def table1(our_scores: pd.DataFrame, protocol: str = "no-op starts") -> pd.DataFrame:
+    """Table 1 with the paper alongside: one row per (source, method), columns games/mean/median.
+
+    Sources: ``ours (<protocol>)`` from ``our_scores`` (rows = ALE ids, columns = our methods);
+    ``paper, same games``: the paper's Table S3 columns normalized over only the Atari games we
+    have (a like-for-like comparison, when ours cover fewer than 57); ``paper Table 1``: as printed
+    (57 games; 49 for DQN and Gorila, human starts).
+    """
+    parts = []
+    ours = human_normalized_table(our_scores)
+    ours = ours[ours["games"] > 0]
+    if not ours.empty:
+        parts.append(ours.assign(source=f"ours ({protocol})"))
+        games = hns_per_game(our_scores).dropna(how="all").index
+        paper_same = human_normalized_table(paper_scores().loc[games].drop(columns="game"))
+        paper_same = paper_same[paper_same["games"] > 0].rename(index=PAPER_LABELS)
+        parts.append(paper_same.assign(source=f"paper Table S3, same {len(games)} games (human starts)"))
+    printed = pd.DataFrame(
+        {"games": [49 if m in ("dqn", "gorila") else 57 for m in PAPER_TABLE1],
+         "mean": [v[0] for v in PAPER_TABLE1.values()],
+         "median": [v[1] for v in PAPER_TABLE1.values()]},
+        index=pd.Index([PAPER_LABELS[m] for m in PAPER_TABLE1], name="method"))
+    parts.append(printed.assign(source="paper Table 1 (human starts)"))
+    table = pd.concat(parts).reset_index()
+    return table[["source", "method", "games", "mean", "median"]]
+
+
+# --------------------------------------------------------------------------------------------
+# Raw scores (paper Table S3)
+# --------------------------------------------------------------------------------------------
+
+def final_scores(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per (method, game): the mean ``final_score`` over seeds of the completed runs with the
+    largest thread count of that (method, game) — the paper's Table S3 used its full 16 threads.
+
+    Columns ``method``, ``env``, ``score``, ``threads`` (the count used), ``seeds`` (runs averaged).
+    Runs without a final score (no evaluation happened) are ignored.
+    """
+    done = completed_runs(runs).dropna(subset=["final_score"])
+    top = done[done["threads"] == done.groupby(["method", "env"])["threads"].transform("max")]
+    return top.groupby(["method", "env"]).agg(
+        score=("final_score", "mean"), threads=("threads", "first"), seeds=("final_score", "count"),
+    ).reset_index()
+
+
+def scores_by_method(finals: pd.DataFrame) -> pd.DataFrame:
+    """:func:`final_scores` pivoted: rows = games (ALE ids or other env names), columns = methods."""
+    return finals.pivot(index="env", columns="method", values="score").rename_axis(columns=None)
+
+
+def raw_scores_table(finals: pd.DataFrame) -> pd.DataFrame:
+    """Paper Table S3 layout: rows = games, our methods' mean final scores beside the paper's columns.
+
+    For each of our methods: ``ours_<method>`` (score), ``ours_<method>_threads``,
+    ``ours_<method>_seeds`` (see :func:`final_scores`). Then the eight paper columns. Rows: the
+    paper's 57 games, then any non-Atari env we ran (no paper scores).
+    """
+    paper = paper_scores()
+    ours = pd.concat(
+        [rows.set_index("env")[["score", "threads", "seeds"]].rename(columns={
+            "score": f"ours_{method}", "threads": f"ours_{method}_threads", "seeds": f"ours_{method}_seeds"})
+         for method, rows in finals.groupby("method")],
+        axis=1,
+    ) if len(finals) else pd.DataFrame(index=pd.Index([], name="env"))
+    extra = [e for e in ours.index if e not in paper.index]
+    index = pd.Index([*paper.index, *sorted(extra)], name="env")
+    table = ours.reindex(index).join(paper)
+    counts = [c for c in ours.columns if c.endswith(("_threads", "_seeds"))]
+    table[counts] = table[counts].astype("Int64")  # reindexing made them float (NaN rows)
+    table["game"] = table["game"].fillna(pd.Series(index, index=index))
+    return table[["game", *ours.columns, *PAPER_TABLE1]].reset_index()
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+def _format_cell(value, floatfmt: str) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else ""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "—"
+    if isinstance(value, (float, np.floating)):
+        return format(value, floatfmt)
+    return str(value)
+
+
+def to_markdown(df: pd.DataFrame, floatfmt: str = ".1f") -> str:
+    """A GitHub Markdown table of ``df`` (its index is not written): floats as ``floatfmt``,
+    missing values as ``—``, booleans as ``yes``/blank."""
+    lines = ["| " + " | ".join(str(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(_format_cell(v, floatfmt) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def write_table(df: pd.DataFrame, out_dir: str | Path, name: str, title: str,
+                body: str | None = None, notes: Iterable[str] = ()) -> list[Path]:
+    """Write ``OUT/name.csv`` (``df`` as is) and ``OUT/name.md`` (title, ``body`` — default
+    :func:`to_markdown` of ``df`` — and notes as a list). Returns both paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = out_dir / f"{name}.csv", out_dir / f"{name}.md"
+    df.to_csv(csv_path, index=False)
+    text = [f"# {title}", "", body if body is not None else to_markdown(df), ""]
+    text += [f"- {note}" for note in notes]
+    md_path.write_text("\n".join(text).rstrip() + "\n", encoding="utf-8")
+    return [csv_path, md_path]
