@@ -47,13 +47,15 @@ _STARTED = []  # non-empty once Hydra has handed a config to a job
 
 def validate(cfg: DictConfig) -> None:
     from .envs import atari_games
-    from .methods import METHODS
+    from .methods import get_method
     from .runtime.backends import BACKENDS
     from .runtime.optim import KINDS
 
     m, e = cfg.method, cfg.env
-    if m.name not in METHODS:
-        raise ConfigError(f"unknown method '{m.name}' (valid: {', '.join(sorted(METHODS))})")
+    try:
+        method_cls = get_method(m.name)
+    except (KeyError, ImportError, AttributeError) as exc:
+        raise ConfigError(str(exc).strip("'\"")) from None
     if e.kind not in ("atari", "cartpole", "toy"):
         raise ConfigError(f"unknown env kind '{e.kind}' (valid: atari, cartpole, toy)")
     if e.kind == "atari" and e.game not in atari_games():
@@ -77,7 +79,7 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"unknown network '{net}' (valid: small, nature, mlp)")
     if e.kind != "atari" and net != "mlp":
         raise ConfigError(f"network '{net}' needs pixel observations; env '{e.game}' has vectors (use mlp)")
-    if m.lstm and METHODS[m.name].needs_next_action:
+    if m.lstm and method_cls.needs_next_action:
         raise ConfigError(f"method '{m.name}' does not support an LSTM core")
     if len(m.epsilon.finals) != len(m.epsilon.probs) or abs(sum(m.epsilon.probs) - 1) > 1e-6:
         raise ConfigError("method.epsilon.finals and .probs must have equal length and probs sum to 1")

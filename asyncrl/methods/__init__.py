@@ -16,6 +16,12 @@ METHODS = {
 
 
 def get_method(name: str):
+    """A registered method, or a user's own as "package.module:Class" (a Method subclass)."""
+    if ":" in name:
+        import importlib
+
+        module, _, attr = name.partition(":")
+        return getattr(importlib.import_module(module), attr)
     try:
         return METHODS[name]
     except KeyError:

@@ -66,7 +66,7 @@ class A3C(Method):
         total = pg + self.cfg.value_loss_coef * vl - self.cfg.entropy_beta * ent
         n = len(rollout)
         return total, {
-            "policy_loss": float(pg) / n,
-            "value_loss": float(vl) / n,
-            "entropy": float(ent) / n,
+            "policy_loss": pg.item() / n,
+            "value_loss": vl.item() / n,
+            "entropy": ent.item() / n,
         }

@@ -69,4 +69,4 @@ class ValueBased(Method):
     def _finish(self, targets, q_taken):
         y = torch.tensor(targets, dtype=q_taken.dtype)
         loss = td_loss(y, q_taken)
-        return loss, {"q_loss": float(loss) / len(targets), "q_mean": float(q_taken.mean())}
+        return loss, {"q_loss": loss.item() / len(targets), "q_mean": q_taken.mean().item()}

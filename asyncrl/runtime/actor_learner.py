@@ -30,6 +30,12 @@ def actor_seed(seed: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
 
 
+def target_refresh_due(before_frames: int, after_frames: int, interval_frames: int) -> bool:
+    """Algorithm 1's "T mod I_target == 0", read for a T that advances by a whole rollout at a
+    time: refresh when this update made T cross a multiple of I_target."""
+    return before_frames // interval_frames < after_frames // interval_frames
+
+
 def run_actor_learner(rank: int, cfg, shared) -> None:
     """Body of one actor-learner; any exception is reported to the trainer, then re-raised."""
     try:
@@ -108,7 +114,7 @@ def _loop(rank: int, cfg, shared) -> None:
             state0=state0,
         )
         loss, stats = method.loss(local, shared.target, rollout)
-        loss_value = float(loss)
+        loss_value = loss.item()
         if not np.isfinite(loss_value):
             raise FloatingPointError(
                 f"non-finite loss ({loss_value}) in actor-learner {rank} at frame {frames_now}"
@@ -118,7 +124,7 @@ def _loop(rank: int, cfg, shared) -> None:
         stats["loss"] = loss_value / t
         optimizer.step(grads, linear_lr(mcfg.lr, frames_now, total_frames))
         before, after = shared.budget.commit(t, granted)
-        if shared.target is not None and (before * skip) // target_every < (after * skip) // target_every:
+        if shared.target is not None and target_refresh_due(before * skip, after * skip, target_every):
             with torch.no_grad():
                 torch._foreach_copy_(list(shared.target.parameters()), shared_params)
 

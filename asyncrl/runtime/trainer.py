@@ -37,6 +37,7 @@ class Interrupted(Exception):
 def build_model(cfg):
     spec = env_spec(cfg.env)
     method_cls = get_method(cfg.method.name)
+    torch.manual_seed(cfg.seed)  # the initial theta (and theta-) follow the run's seed
     model = build_network(method_cls, cfg.method, cfg.env, spec.obs_shape, spec.n_actions)
     return spec, method_cls, model
 

@@ -1,0 +1,43 @@
+"""Fake learners for runtime tests, loaded by the runtime as method.name=tests.fakes:<Class>."""
+
+import torch
+
+from asyncrl.methods.base import Method
+
+
+class CountingMethod(Method):
+    """Random actions; a loss with a constant gradient (theta moves every update); checks rollouts."""
+
+    name = "counting"
+    value_head = False
+
+    def act(self, out, frames):
+        return int(self.rng.integers(self.n_actions))
+
+    def act_eval(self, out):
+        return 0
+
+    def loss(self, net, target_net, rollout):
+        n = len(rollout)
+        if not 1 <= n <= self.cfg.t_max:
+            raise AssertionError(f"rollout of {n} steps with t_max={self.cfg.t_max}")
+        if rollout.obs.shape[0] != n + 1:
+            raise AssertionError("a rollout holds T+1 observations")
+        # every parameter takes part (zero gradient) so the runtime sees a full gradient list
+        return -net.head.bias.sum() + 0.0 * sum(p.sum() for p in net.parameters()), {}
+
+
+class RaisingMethod(CountingMethod):
+    """Actor-learner 0 raises on its 4th update."""
+
+    def loss(self, net, target_net, rollout):
+        self.calls = getattr(self, "calls", 0) + 1
+        if self.rank == 0 and self.calls == 4:
+            raise RuntimeError("fake failure in the loss")
+        return super().loss(net, target_net, rollout)
+
+
+class TargetMethod(CountingMethod):
+    """Like CountingMethod, with a shared target network."""
+
+    uses_target_net = True

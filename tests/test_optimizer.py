@@ -1,0 +1,89 @@
+"""The paper's optimizers (Eq. S2-S3) against their formulas, and the sharing of g."""
+
+import numpy as np
+import pytest
+import torch
+
+from asyncrl.runtime.optim import AsyncOptimizer, clip_grad_norm, linear_lr, make_shared_statistics
+
+
+def _params():
+    torch.manual_seed(0)
+    return [torch.randn(3, 2), torch.randn(4)]
+
+
+def test_shared_rmsprop_step_matches_formula():
+    params = _params()
+    stats = make_shared_statistics(params)
+    g0 = [torch.rand_like(p) for p in params]
+    for s, g in zip(stats, g0):
+        s.copy_(g)
+    theta0 = [p.clone().numpy() for p in params]
+    grads = [torch.randn_like(p) for p in params]
+    alpha, eps, lr = 0.99, 0.1, 7e-4
+    AsyncOptimizer("shared_rmsprop", params, alpha, eps, stats).step(grads, lr)
+    for p, s, t0, g_old, d in zip(params, stats, theta0, g0, grads):
+        g_new = alpha * g_old.numpy() + (1 - alpha) * d.numpy() ** 2
+        np.testing.assert_allclose(s.numpy(), g_new, rtol=1e-6)
+        # eps inside the square root
+        np.testing.assert_allclose(p.numpy(), t0 - lr * d.numpy() / np.sqrt(g_new + eps), rtol=1e-6, atol=1e-7)
+
+
+def test_statistics_exist_in_shared_memory_before_any_actor():
+    stats = make_shared_statistics(_params())
+    assert all(s.is_shared() and float(s.abs().sum()) == 0.0 for s in stats)
+
+
+def test_two_actor_learners_see_one_statistic():
+    params = _params()
+    stats = make_shared_statistics(params)
+    a = AsyncOptimizer("shared_rmsprop", params, 0.5, 0.1, stats)
+    b = AsyncOptimizer("shared_rmsprop", params, 0.5, 0.1, stats)
+    d1 = [torch.ones_like(p) for p in params]
+    d2 = [2 * torch.ones_like(p) for p in params]
+    a.step(d1, 0.1)
+    b.step(d2, 0.1)
+    # g = .5 * (.5 * 0 + .5 * 1) + .5 * 4 = 2.25: b's update saw a's statistic
+    for s in stats:
+        assert torch.allclose(s, torch.full_like(s, 2.25))
+
+
+def test_per_actor_rmsprop_keeps_private_statistics():
+    params = _params()
+    a = AsyncOptimizer("rmsprop", params, 0.5, 0.1)
+    b = AsyncOptimizer("rmsprop", params, 0.5, 0.1)
+    a.step([torch.ones_like(p) for p in params], 0.1)
+    assert all(float(s.sum()) == 0.0 for s in b.state)
+    assert all(torch.allclose(s, torch.full_like(s, 0.5)) for s in a.state)
+
+
+def test_momentum_sgd_formula():
+    params = _params()
+    theta0 = [p.clone() for p in params]
+    opt = AsyncOptimizer("momentum_sgd", params, 0.9, 0.1)
+    d = [torch.ones_like(p) for p in params]
+    opt.step(d, 0.5)  # m = 0.1, theta -= 0.05
+    opt.step(d, 0.5)  # m = 0.9 * 0.1 + 0.1 = 0.19, theta -= 0.095
+    for p, t0 in zip(params, theta0):
+        assert torch.allclose(p, t0 - 0.05 - 0.095, atol=1e-6)
+
+
+def test_unknown_optimizer():
+    with pytest.raises(ValueError, match="valid"):
+        AsyncOptimizer("adam", _params(), 0.9, 0.1)
+
+
+def test_clip_grad_norm():
+    g = [torch.tensor([3.0, 0.0]), torch.tensor([4.0])]
+    assert clip_grad_norm(g, 10.0) == pytest.approx(5.0)
+    assert torch.allclose(g[0], torch.tensor([3.0, 0.0]))
+    assert clip_grad_norm(g, 1.0) == pytest.approx(5.0)
+    total = float(torch.sqrt(sum((x**2).sum() for x in g)))
+    assert total == pytest.approx(1.0, rel=1e-4)
+
+
+def test_linear_lr_anneals_to_zero():
+    assert linear_lr(1e-3, 0, 100) == 1e-3
+    assert linear_lr(1e-3, 25, 100) == pytest.approx(7.5e-4)
+    assert linear_lr(1e-3, 100, 100) == 0.0
+    assert linear_lr(1e-3, 120, 100) == 0.0

@@ -1,0 +1,99 @@
+"""The one runtime, driven by fake learners on the toy env, on both backends."""
+
+import csv
+import os
+import threading
+
+import pytest
+import torch
+
+from asyncrl import results
+from asyncrl.runtime.actor_learner import target_refresh_due
+from asyncrl.runtime.shared import FrameBudget
+from asyncrl.runtime.trainer import Trainer
+
+BACKENDS = ["process", "thread"]
+
+
+def train(compose_cfg, tmp_path, *overrides):
+    cfg = compose_cfg(
+        "env=toy", "eval.episodes=0", "logger.progress=false", "logger.interval_s=0.5", *overrides
+    )
+    tr = Trainer(cfg, tmp_path)
+    summary = tr.run(results.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
+    return tr, summary
+
+
+@pytest.mark.parametrize("runtime", BACKENDS)
+def test_budget_is_exact(compose_cfg, tmp_path, runtime):
+    tr, s = train(
+        compose_cfg, tmp_path, f"runtime={runtime}", "threads=2", "total_frames=997",
+        "method.name=tests.fakes:CountingMethod", "method.t_max=5",
+    )
+    assert s["status"] == "completed", s.get("error")
+    assert s["frames"] == 997  # not one step more or less, though two learners race for it
+    rows = list(csv.DictReader(open(tmp_path / "episodes.csv")))
+    assert rows and all(int(r["frames"]) <= 997 for r in rows)
+    assert sum(int(r["length"]) for r in rows) <= 997
+    assert {r["actor"] for r in rows} == {"0", "1"}
+    assert results.read_json(tmp_path / "summary.json")["status"] == "completed"
+    assert (tmp_path / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("runtime", BACKENDS)
+def test_a_raising_actor_learner_fails_the_run(compose_cfg, tmp_path, runtime):
+    tr, s = train(
+        compose_cfg, tmp_path, f"runtime={runtime}", "threads=2", "total_frames=1000000",
+        "method.name=tests.fakes:RaisingMethod",
+    )
+    assert s["status"] == "failed"
+    assert "fake failure in the loss" in s["error"] and "Traceback" in s["error"]
+    assert s["frames"] < 1_000_000
+    assert not [t for t in threading.enumerate() if t.name.startswith("actor-learner")]
+    import multiprocessing
+
+    assert not multiprocessing.active_children()
+
+
+def test_frame_budget_under_contention():
+    import multiprocessing as mp
+
+    budget = FrameBudget(10_001, mp.get_context("spawn"))
+
+    def worker():
+        while True:
+            g = budget.reserve(7)
+            if g == 0:
+                return
+            budget.commit(g - 1 if g > 1 else g, g)  # give part of each grant back
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert budget.done == 10_001
+
+
+def test_target_refresh_when_T_crosses_a_multiple():
+    assert not target_refresh_due(0, 39_996, 40_000)
+    assert target_refresh_due(39_996, 40_016, 40_000)
+    assert target_refresh_due(39_980, 40_000, 40_000)
+    assert not target_refresh_due(40_000, 40_020, 40_000)
+    assert target_refresh_due(79_990, 120_010, 40_000)
+
+
+@pytest.mark.parametrize("interval,changes", [(10**9, False), (50, True)])
+def test_target_network_changes_only_at_refresh(compose_cfg, tmp_path, interval, changes):
+    cfg = compose_cfg(
+        "env=toy", "eval.episodes=0", "logger.progress=false", "runtime=thread", "threads=1",
+        "total_frames=400", "method.name=tests.fakes:TargetMethod", f"method.target_interval_frames={interval}",
+    )
+    tr = Trainer(cfg, tmp_path)
+    initial = tr.target.head.bias.clone()
+    s = tr.run(results.RunLog(cfg, tmp_path, (), 2))
+    assert s["status"] == "completed"
+    assert not torch.equal(tr.model.head.bias, initial)  # theta moved at every update
+    assert torch.equal(tr.target.head.bias, initial) != changes
+    if changes:  # T = 400 is a multiple of 50: the last update refreshed theta- from theta
+        assert torch.equal(tr.target.head.bias, tr.model.head.bias)
