@@ -34,13 +34,6 @@ class ConfigError(ValueError):
     """Bad user input, reported as one line with exit code 2 before any work starts."""
 
 
-class _Stop(Exception):
-    """Raised through Hydra to carry an exit code out of a single run."""
-
-    def __init__(self, code: int):
-        self.code = code
-
-
 FAILED_JOBS = []  # multirun jobs of this process that did not complete
 _STARTED = []  # non-empty once Hydra has handed a config to a job
 
@@ -144,10 +137,11 @@ def hydra_main(cfg: DictConfig):
     try:
         summary = run(cfg)
     except ConfigError as exc:
-        if not multirun:
-            raise
-        FAILED_JOBS.append(str(exc))
         print(f"asyncrl: error: {exc}", file=sys.stderr)
+        if not multirun:
+            # SystemExit passes through Hydra's job runner, which would add its own report
+            sys.exit(2)
+        FAILED_JOBS.append(str(exc))
         return {"status": "failed"}
     except Exception:
         if not multirun:
@@ -157,7 +151,7 @@ def hydra_main(cfg: DictConfig):
         return {"status": "failed"}
     if summary["status"] != "completed":
         if not multirun:
-            raise _Stop(130 if summary["status"] == "interrupted" else 1)
+            sys.exit(130 if summary["status"] == "interrupted" else 1)
         FAILED_JOBS.append(f"{HydraConfig.get().runtime.output_dir}: {summary['status']}")
     return summary
 
@@ -181,8 +175,6 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         hydra_main()
-    except _Stop as stop:
-        sys.exit(stop.code)
     except (ConfigError, HydraException, OmegaConfBaseException) as exc:
         print(f"asyncrl: error: {_one_line(exc)}", file=sys.stderr)
         sys.exit(2)

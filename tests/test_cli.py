@@ -1,0 +1,158 @@
+"""The real console command: bad input, a tiny run, Ctrl-C, the Atari smoke run, plain installs."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def asyncrl_cmd():
+    exe = shutil.which("asyncrl")
+    return [exe] if exe else [sys.executable, "-m", "asyncrl"]
+
+
+def run_cli(*args, cwd, timeout=240):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        asyncrl_cmd() + list(args), cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+BAD = [
+    (["method=nope"], "valid: a3c"),
+    (["env=nope"], "valid:"),
+    (["env=nope"], "breakout"),
+    (["threads=0"], "threads must be >= 1"),
+    (["total_frames=0"], "total_frames must be > 0"),
+    (["total_frames=-5"], "total_frames must be > 0"),
+    (["method.lr=0"], "method.lr must be > 0"),
+    (["threads=x"], "threads"),
+    (["method.lrr=1"], "lrr"),
+    (["runtime=gpu"], "valid: process, thread"),
+]
+
+
+@pytest.mark.parametrize("args,needle", BAD)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, needle):
+    res = run_cli(*args, "env=toy" if not args[0].startswith("env=") else "seed=0", f"results_root={tmp_path}/runs", cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("asyncrl: error:") and needle in lines[0]
+    assert "Traceback" not in res.stderr + res.stdout
+    assert not list(tmp_path.glob("runs/**/summary.json"))  # no work started
+
+
+def test_unwritable_output_dir(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    res = run_cli("env=toy", f"hydra.run.dir={blocker}/run", cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("asyncrl: error:"), res.stderr
+
+
+def test_tiny_run_writes_a_valid_run_directory(tmp_path):
+    res = run_cli("env=toy", "threads=2", "total_frames=3000", "eval.episodes=3", "results_root=runs", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    run = tmp_path / "runs/a3c/toy/threads2-seed0"
+    assert str(Path("runs/a3c/toy/threads2-seed0")) in res.stdout
+    s = json.loads((run / "summary.json").read_text())
+    for key in ("method", "env", "threads", "seed", "runtime", "total_frames", "frames", "wall_time_s",
+                "frames_per_s", "cores", "status", "final_score", "evals", "versions"):
+        assert key in s, key
+    assert s["status"] == "completed" and s["frames"] == 3000 and s["threads"] == 2
+    assert s["evals"][-1]["episodes"] == 3 and s["final_score"] == s["evals"][-1]["mean"]
+    for key in ("asyncrl", "torch", "gymnasium", "ale-py", "git_commit"):
+        assert key in s["versions"]
+    header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"frames", "wall_time_s", "frames_per_s", "score_mean", "policy_loss", "value_loss", "entropy"} <= set(header)
+    assert (run / "episodes.csv").exists() and (run / "checkpoint.pt").exists() and (run / "config.yaml").exists()
+    # running the same command again skips the completed run
+    again = run_cli("env=toy", "threads=2", "total_frames=3000", "eval.episodes=3", "results_root=runs", cwd=tmp_path)
+    assert again.returncode == 0 and "already completed" in again.stdout
+
+
+def _children(pid):
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_stops_cleanly(tmp_path, sig):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        asyncrl_cmd() + ["env=cartpole", "threads=2", "total_frames=100000000", "results_root=runs", "logger.interval_s=1"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    summary = tmp_path / "runs/a3c/cartpole/threads2-seed0/summary.json"
+    deadline = time.time() + 120
+    children = []
+    while time.time() < deadline:
+        children = [c for c in _children(proc.pid) if c != proc.pid]
+        if summary.exists() and len(children) >= 2 and (summary.parent / "episodes.csv").stat().st_size > 40:
+            break
+        time.sleep(0.5)
+    assert children, "actor-learners did not start"
+    t0 = time.time()
+    proc.send_signal(sig)
+    proc.communicate(timeout=30)
+    assert time.time() - t0 < 15
+    assert proc.returncode != 0
+    s = json.loads(summary.read_text())
+    assert s["status"] == "interrupted" and 0 < s["frames"] < 100000000
+    time.sleep(0.5)
+    assert not [c for c in children if Path(f"/proc/{c}").exists() and "Z" not in Path(f"/proc/{c}/stat").read_text().split()[2]]
+
+
+@pytest.mark.atari
+def test_atari_smoke_pong(tmp_path):
+    res = run_cli("env=pong", "threads=2", "total_frames=4000", "eval.episodes=1", "results_root=runs", cwd=tmp_path, timeout=400)
+    assert res.returncode == 0, res.stderr[-3000:]
+    s = json.loads((tmp_path / "runs/a3c/pong/threads2-seed0/summary.json").read_text())
+    assert s["status"] == "completed" and s["frames"] == 4000 and s["network"] == "small"
+    assert s["evals"] and -21 <= s["final_score"] <= 21  # a whole game of Pong, raw score
+
+
+@pytest.mark.slow
+def test_plain_install_finds_conf(tmp_path):
+    """A non-editable install carries conf/ as asyncrl/conf and runs from any directory."""
+    wheel_dir = tmp_path / "wheel"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheel_dir), str(ROOT)],
+        check=True, capture_output=True, timeout=300,
+    )
+    wheel = next(wheel_dir.glob("asyncrl-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    for f in ("asyncrl/conf/config.yaml", "asyncrl/conf/env/pong.yaml", "asyncrl/conf/method/a3c_lstm.yaml",
+              "asyncrl/data/atari_reference_scores.csv"):
+        assert f in names, f
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    res = subprocess.run(
+        [sys.executable, "-c", "import asyncrl.cli as c; assert 'site' in c.__file__; c.main()",
+         "env=toy", "total_frames=500", "threads=1", "eval.episodes=1", "results_root=runs"],
+        cwd=elsewhere, capture_output=True, text=True, timeout=240,
+        env={**os.environ, "PYTHONPATH": str(site)},
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (elsewhere / "runs/a3c/toy/threads1-seed0/summary.json").exists()
