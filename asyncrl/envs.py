@@ -32,7 +32,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, TimeLimit
 
-__all__ = ["EnvSpec", "make_env", "env_spec", "atari_games", "bench_env"]
+__all__ = ["EnvSpec", "make_env", "env_spec", "atari_games", "bench_env", "render_frame"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class EnvSpec:
     frame_skip: int  # emulator frames per agent step as the env really runs (1 for vector envs)
 
 
-def make_env(cfg: Any, seed: int) -> gym.Env:
+def make_env(cfg: Any, seed: int, render: bool = False) -> gym.Env:
     """Build the env described by ``cfg`` (an EnvCfg or its DictConfig).
 
     ``seed`` fixes every source of randomness (ALE, no-op counts, sticky actions, initial
@@ -58,12 +58,23 @@ def make_env(cfg: Any, seed: int) -> gym.Env:
         else:
             raise ValueError(f"unknown Atari backend {cfg.backend!r} (gymnasium | lean)")
     elif cfg.kind == "cartpole":
-        env = gym.make("CartPole-v1")
+        env = gym.make("CartPole-v1", render_mode="rgb_array" if render else None)
     elif cfg.kind == "toy":
         env = TimeLimit(_Corridor(cfg.length), max_episode_steps=cfg.max_steps)
     else:
         raise ValueError(f"unknown env kind {cfg.kind!r} (atari | cartpole | toy)")
     return _RewardsAndSeed(env, clip_rewards=cfg.clip_rewards, seed=seed)
+
+
+def render_frame(env: gym.Env) -> np.ndarray:
+    """The current screen as an RGB array (for videos); needs make_env(..., render=True) on CartPole."""
+    base = env.unwrapped
+    if hasattr(base, "ale"):  # Atari, either backend: the emulator's own full-size screen
+        return base.ale.getScreenRGB()
+    frame = env.render()
+    if frame is None:
+        raise ValueError("this env cannot render; build it with make_env(cfg, seed, render=True)")
+    return frame
 
 
 def env_spec(cfg: Any) -> EnvSpec:

@@ -1,0 +1,105 @@
+"""Re-evaluate a run's checkpoint: whole games from no-op starts, raw scores.
+
+    python scripts/evaluate.py <run dir> [episodes=30] [video=true] [seed=12345]
+
+Prints mean/std/min/max, appends the evaluation to the run's summary.json ("evals", marked
+"source": "evaluate.py"), and with video=true writes <run dir>/video.mp4 of the first game.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+try:
+    import asyncrl  # noqa: F401
+except ImportError:  # running from a source checkout without an install
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+USAGE = "usage: python scripts/evaluate.py <run dir> [episodes=N] [video=true|false] [seed=S]"
+
+
+def parse(argv):
+    if not argv or "=" in argv[0]:
+        raise SystemExit(USAGE)
+    opts = {"episodes": 30, "video": False, "seed": 12345}
+    for arg in argv[1:]:
+        key, sep, value = arg.partition("=")
+        if not sep or key not in opts:
+            raise SystemExit(f"evaluate.py: error: unknown option '{arg}'\n{USAGE}")
+        if key == "video":
+            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise SystemExit(f"evaluate.py: error: video must be true or false (got '{value}')")
+            opts[key] = value.lower() in ("true", "1", "yes")
+        else:
+            try:
+                opts[key] = int(value)
+            except ValueError:
+                raise SystemExit(f"evaluate.py: error: {key} must be an integer (got '{value}')") from None
+    if opts["episodes"] < 1:
+        raise SystemExit("evaluate.py: error: episodes must be >= 1")
+    return Path(argv[0]), opts
+
+
+class Mp4Writer:
+    """Frames -> MP4 with OpenCV (already a dependency; no ffmpeg or moviepy needed)."""
+
+    def __init__(self, path: Path, fps: float):
+        self.path, self.fps, self.writer = path, fps, None
+
+    def __call__(self, frame):
+        import cv2
+
+        if self.writer is None:
+            h, w = frame.shape[:2]
+            self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+        self.writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.release()
+
+
+def main(argv=None) -> int:
+    import torch
+    from omegaconf import OmegaConf
+
+    from asyncrl import results
+    from asyncrl.evaluation import EVAL_RANK, evaluate, summarize
+    from asyncrl.runtime.trainer import build_model
+
+    run_dir, opts = parse(sys.argv[1:] if argv is None else argv)
+    config, ckpt_path = run_dir / "config.yaml", run_dir / "checkpoint.pt"
+    for f in (config, ckpt_path):
+        if not f.exists():
+            raise SystemExit(f"evaluate.py: error: {f} not found (is {run_dir} a run directory?)")
+    torch.set_num_threads(1)
+    cfg = OmegaConf.load(config)
+    spec, method_cls, net = build_model(cfg)
+    ckpt = results.load_checkpoint(ckpt_path)
+    net.load_state_dict(ckpt["model"])
+    method = method_cls(cfg.method, spec.n_actions, EVAL_RANK, opts["seed"])
+    video = Mp4Writer(run_dir / "video.mp4", fps=60 / spec.frame_skip if cfg.env.kind == "atari" else 30) if opts["video"] else None
+    try:
+        scores = evaluate(net, method, cfg.env, opts["episodes"], opts["seed"], on_frame=video)
+    finally:
+        if video is not None:
+            video.close()
+    stats = summarize(scores)
+    entry = {"frames": int(ckpt["frames"]), "wall_time_s": float(ckpt["wall_time_s"]), **stats,
+             "source": "evaluate.py", "seed": opts["seed"]}
+    summary = results.read_json(run_dir / "summary.json")
+    if summary is not None:
+        summary.setdefault("evals", []).append(entry)
+        results.write_json(run_dir / "summary.json", summary)
+    print(
+        f"{cfg.method.name} on {cfg.env.game} at {entry['frames']:,} frames, {stats['episodes']} games "
+        f"(no-op starts): mean {stats['mean']:.2f}  std {stats['std']:.2f}  min {stats['min']:.2f}  max {stats['max']:.2f}"
+    )
+    if video is not None:
+        print(f"video: {run_dir / 'video.mp4'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

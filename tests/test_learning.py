@@ -1,0 +1,33 @@
+"""Every method learns CartPole-v1 with 2 actor-learners, through the real command, with nothing
+but `method=<m> env=cartpole threads=2` (CartPole-sized schedules come from conf/tuning/).
+
+The budget (200k frames) is several times what the methods need on this machine (see the README),
+because lock-free actor-learners are not deterministic; the bar is the paper-style mean greedy
+evaluation >= 195 over 10 whole games at the end of training.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+METHODS = ["a3c", "a3c_lstm", "one_step_q", "one_step_sarsa", "n_step_q"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", METHODS)
+def test_learns_cartpole(tmp_path, method):
+    res = subprocess.run(
+        [sys.executable, "-m", "asyncrl", f"method={method}", "env=cartpole", "threads=2", "seed=0",
+         "results_root=runs", "logger.progress=false"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    s = json.loads((tmp_path / f"runs/{method}/cartpole/threads2-seed0/summary.json").read_text())
+    assert s["frames"] == 200_000
+    assert s["final_score"] >= 195, [e["mean"] for e in s["evals"]]
