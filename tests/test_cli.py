@@ -123,10 +123,12 @@ def test_ctrl_c_stops_cleanly(tmp_path, sig):
 
 
 @pytest.mark.atari
-def test_atari_smoke_pong(tmp_path):
-    res = run_cli("env=pong", "threads=2", "total_frames=4000", "eval.episodes=1", "results_root=runs", cwd=tmp_path, timeout=400)
+@pytest.mark.parametrize("method", ["a3c", "a3c_lstm", "one_step_q", "one_step_sarsa", "n_step_q"])
+def test_atari_smoke_pong(tmp_path, method):
+    res = run_cli(f"method={method}", "env=pong", "threads=2", "total_frames=4000", "eval.episodes=1",
+                  "results_root=runs", cwd=tmp_path, timeout=400)
     assert res.returncode == 0, res.stderr[-3000:]
-    s = json.loads((tmp_path / "runs/a3c/pong/threads2-seed0/summary.json").read_text())
+    s = json.loads((tmp_path / f"runs/{method}/pong/threads2-seed0/summary.json").read_text())
     assert s["status"] == "completed" and s["frames"] == 4000 and s["network"] == "small"
     assert s["evals"] and -21 <= s["final_score"] <= 21  # a whole game of Pong, raw score
 
