@@ -7,6 +7,7 @@ skip), train, write the summary, and turn every kind of bad input into one line 
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 import traceback
@@ -36,6 +37,12 @@ class ConfigError(ValueError):
 
 FAILED_JOBS = []  # multirun jobs of this process that did not complete
 _STARTED = []  # non-empty once Hydra has handed a config to a job
+_MAIN_PID = []  # pid of the console command; a job in another process runs under a launcher
+
+
+class JobFailed(Exception):
+    """A multirun job that did not complete, raised in a launcher's worker process (joblib,
+    submitit) so that its JobReturn carries the failure back to the command, which exits 1."""
 
 
 def validate(cfg: DictConfig) -> None:
@@ -93,6 +100,10 @@ def run(cfg: DictConfig) -> dict:
     from .runtime.trainer import Trainer
 
     validate(cfg)
+    if multiprocessing.get_start_method(allow_none=True) not in (None, "spawn", "fork", "forkserver"):
+        # a joblib (loky) job: spawned actor-learners would inherit the start method 'loky', which
+        # plain multiprocessing cannot find, and die at start-up (design.md section 5)
+        multiprocessing.set_start_method("spawn", force=True)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     _check_writable(run_dir)
     previous = results.read_json(run_dir / "summary.json")
@@ -141,19 +152,37 @@ def hydra_main(cfg: DictConfig):
         if not multirun:
             # SystemExit passes through Hydra's job runner, which would add its own report
             sys.exit(2)
-        FAILED_JOBS.append(str(exc))
-        return {"status": "failed"}
+        return _job_failed(str(exc))
     except Exception:
         if not multirun:
             raise
-        FAILED_JOBS.append(traceback.format_exc())
         traceback.print_exc()
-        return {"status": "failed"}
+        return _job_failed(traceback.format_exc())
     if summary["status"] != "completed":
         if not multirun:
             sys.exit(130 if summary["status"] == "interrupted" else 1)
-        FAILED_JOBS.append(f"{HydraConfig.get().runtime.output_dir}: {summary['status']}")
+        return _job_failed(f"{HydraConfig.get().runtime.output_dir}: {summary['status']}", summary)
     return summary
+
+
+def _job_failed(error: str, summary: dict | None = None) -> dict:
+    """Record a multirun job that did not complete and let the other jobs go on. Its summary.json
+    says `failed` (unless the trainer wrote another status). In the command's own process (basic
+    launcher) FAILED_JOBS makes the command exit 1; in a launcher's worker (joblib, submitit) the
+    failure is raised, so that the launcher hands it back to the command after the batch has run."""
+    FAILED_JOBS.append(error)
+    if summary is None:
+        path = Path(HydraConfig.get().runtime.output_dir) / "summary.json"
+        summary = results.read_json(path) or {}
+        if summary.get("status") != "completed":  # never spoil a finished run (e.g. a bad override)
+            summary.update(status="failed", error=error, overrides=list(HydraConfig.get().overrides.task))
+            try:
+                results.write_json(path, summary)
+            except OSError:
+                pass
+    if os.getpid() not in _MAIN_PID:
+        raise JobFailed(error.strip().splitlines()[-1] if error.strip() else "job failed")
+    return summary if summary.get("status") in ("failed", "interrupted") else {**summary, "status": "failed"}
 
 
 def _one_line(exc: BaseException) -> str:
@@ -173,8 +202,12 @@ def main() -> None:
 
     # let errors reach us instead of Hydra's multi-line report and exit code 1
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    _MAIN_PID.append(os.getpid())
     try:
         hydra_main()
+    except JobFailed as exc:  # raised by a launcher (joblib, submitit) once every job has run
+        print(f"asyncrl: {len(FAILED_JOBS) or 'at least one'} job(s) did not complete (first: {exc})", file=sys.stderr)
+        sys.exit(1)
     except (ConfigError, HydraException, OmegaConfBaseException) as exc:
         print(f"asyncrl: error: {_one_line(exc)}", file=sys.stderr)
         sys.exit(2)

@@ -103,10 +103,24 @@ def _cores(cap: Any = 16) -> int:
     return max(1, min(int(cap), os.cpu_count() or 1))
 
 
+def _loguniform(low: Any, high: Any, seed: Any) -> float:
+    """A draw from LogUniform(low, high) fixed by `seed` (Fig 2's per-run learning rate), rounded
+    to 5 significant digits so it reads well in a run directory name: ${loguniform:1e-4,1e-2,${seed}}."""
+    import math
+
+    import numpy as np
+
+    lo, hi = math.log(float(low)), math.log(float(high))
+    u = np.random.default_rng([int(seed), 0x10C0]).random()  # own stream, apart from the run's seeds
+    return float(f"{math.exp(lo + u * (hi - lo)):.5g}")
+
+
 def register() -> None:
     """Register the schema and resolvers once; safe to call repeatedly."""
     if not OmegaConf.has_resolver("cores"):
         OmegaConf.register_new_resolver("cores", _cores)
+    if not OmegaConf.has_resolver("loguniform"):
+        OmegaConf.register_new_resolver("loguniform", _loguniform)
     cs = ConfigStore.instance()
     cs.store(name="schema", node=Config)
     cs.store(group="method", name="schema", node=MethodCfg)

@@ -133,8 +133,15 @@ def save_checkpoint(path: Path, payload: Dict[str, Any]) -> None:
 
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # readers (and a resume) see the old or the new file, never a partial one
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load_checkpoint(path: Path) -> Optional[Dict[str, Any]]:
@@ -267,8 +274,8 @@ class RunLog:
         dt = now - self._last_row_t
         if not force and dt < self.cfg.logger.interval_s:
             return
-        if force and frames == self._last_row_frames and not self._ep_scores:
-            return
+        if frames == self._last_row_frames:
+            return  # no progress (start-up, shutdown): one row per T, also across a resume
         row = {
             "frames": frames,
             "wall_time_s": round(tr.wall(), 3),

@@ -41,3 +41,19 @@ class TargetMethod(CountingMethod):
     """Like CountingMethod, with a shared target network."""
 
     uses_target_net = True
+
+
+class NaNMethod(CountingMethod):
+    """Like CountingMethod until global T reaches NAN_AT_FRAMES; then every loss is NaN."""
+
+    NAN_AT_FRAMES = 1500
+
+    def act(self, out, frames):
+        self.frames_seen = frames
+        return super().act(out, frames)
+
+    def loss(self, net, target_net, rollout):
+        loss, stats = super().loss(net, target_net, rollout)
+        if getattr(self, "frames_seen", 0) >= self.NAN_AT_FRAMES:
+            loss = loss * float("nan")
+        return loss, stats

@@ -72,18 +72,41 @@ class Trainer:
             s.copy_(saved)
         self.start_frames = int(ck["frames"])
         self.wall_offset = float(ck["wall_time_s"])
+        if ck.get("total_frames", self.total_frames) != self.total_frames:
+            print(f"[asyncrl] warning: resuming a run trained for total_frames={ck['total_frames']} with "
+                  f"total_frames={self.total_frames}: the learning-rate schedule changes", file=sys.stderr)
         self.evals = list(ck.get("evals", []))
 
     def checkpoint_payload(self, frames: int, wall: float) -> Dict[str, Any]:
+        """Everything a resumed run continues from. The schedules need nothing else: the learning
+        rate is linear_lr(lr, T, total_frames) and each actor-learner's eps is a function of T and
+        of its final eps, which is drawn again from (seed, actor index) at start. T (`frames`,
+        restored into the frame budget) therefore continues every schedule where it stopped. Not
+        kept: per-actor optimizer statistics (optimizer=rmsprop/momentum_sgd restart at zero),
+        environments and episodes in progress, and the random streams (they restart from their
+        seeds), so a resumed run is not bit-identical to an uninterrupted one."""
         return {
             "model": self.model.state_dict(),
             "target": self.target.state_dict() if self.target is not None else None,
             "stats": list(self.stats),
-            "frames": frames,
-            "wall_time_s": wall,
+            "frames": frames,  # T in frames (= agent steps x frame_skip)
+            "steps": frames // self.skip,  # T in agent steps
+            "total_frames": self.total_frames,  # the LR reaches 0 here
+            "lr": linear_lr(self.cfg.method.lr, frames, self.total_frames),  # the LR at T (informative)
+            "seed": int(self.cfg.seed),
+            "wall_time_s": wall,  # training wall time so far; a resumed run adds its own to it
             "evals": list(self.evals),
             "config": OmegaConf.to_container(self.cfg, resolve=True),
         }
+
+    def save_checkpoint(self, frames: int, wall: float) -> bool:
+        """Write checkpoint.pt atomically, unless theta has gone non-finite: then the last good
+        checkpoint stays (the actor-learner that sees a non-finite loss stops the run)."""
+        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            self.run_log.message(f"non-finite parameters at {frames:,} frames: checkpoint not written")
+            return False
+        results.save_checkpoint(self.run_dir / "checkpoint.pt", self.checkpoint_payload(frames, wall))
+        return True
 
     # ---- the run -----------------------------------------------------------------------------
     def run(self, log) -> Dict[str, Any]:
@@ -139,7 +162,7 @@ class Trainer:
         log.row(self, force=True)
         if status != "failed":
             # a failed run keeps its last good checkpoint (its parameters may be non-finite)
-            results.save_checkpoint(self.run_dir / "checkpoint.pt", self.checkpoint_payload(frames, wall))
+            self.save_checkpoint(frames, wall)
         try:
             self._wait_eval()
             if status == "completed" and cfg.eval.final and cfg.eval.episodes > 0:
@@ -193,7 +216,7 @@ class Trainer:
         self.run_log.row(self)
         if self._next_ckpt is not None and frames >= self._next_ckpt:
             self._next_ckpt = (frames // self.cfg.checkpoint.interval_frames + 1) * self.cfg.checkpoint.interval_frames
-            results.save_checkpoint(self.run_dir / "checkpoint.pt", self.checkpoint_payload(frames, self.wall()))
+            self.save_checkpoint(frames, self.wall())
         if self._next_eval is not None and frames >= self._next_eval and self.cfg.eval.episodes > 0:
             if self._eval_thread is None or not self._eval_thread.is_alive():
                 self._next_eval = (frames // self.cfg.eval.interval_frames + 1) * self.cfg.eval.interval_frames
