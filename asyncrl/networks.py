@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 State = Optional[Tuple[torch.Tensor, torch.Tensor]]
@@ -61,6 +62,8 @@ class Network(nn.Module):
         width = lstm_size or width
         self.head = nn.Linear(width, n_outputs)
         self.value = nn.Linear(width, 1) if value_head else None
+        # The torso's leaf layers in order, run by _run_torso without nn.Module.__call__.
+        self._torso_layers = tuple(m for m in self.torso.modules() if not isinstance(m, nn.Sequential))
 
     @property
     def recurrent(self) -> bool:
@@ -73,10 +76,33 @@ class Network(nn.Module):
         return (z, z.clone())
 
     def _features(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.pixels and obs.dim() == 4 and obs.shape[0] > 1 and torch.is_grad_enabled():
+            # A replay that will be differentiated: channels-last (NHWC) frames make oneDNN's
+            # convolution backward ~1.7x faster than NCHW, with the same values (the reorder is
+            # done on the uint8 frames). Acting (batch 1, no grad) stays NCHW: there the reorder
+            # costs more than it saves.
+            obs = obs.contiguous(memory_format=torch.channels_last)
         x = obs.float()
         if self.pixels:
             x = x / 255.0  # frames arrive as uint8 so rollouts stay small
-        return self.torso(x)
+        return self._run_torso(x)
+
+    def _run_torso(self, x: torch.Tensor) -> torch.Tensor:
+        """self.torso(x), calling the same functional ops directly: at batch 1 the per-module
+        __call__ machinery (hooks, forward dispatch) costs as much as a small layer."""
+        for m in self._torso_layers:
+            kind = type(m)
+            if kind is nn.Conv2d and m.padding_mode == "zeros":
+                x = F.conv2d(x, m.weight, m.bias, m.stride, m.padding, m.dilation, m.groups)
+            elif kind is nn.Linear:
+                x = F.linear(x, m.weight, m.bias)
+            elif kind is nn.ReLU and not m.inplace:
+                x = torch.relu(x)
+            elif kind is nn.Flatten:
+                x = x.flatten(m.start_dim, m.end_dim)
+            else:
+                x = m(x)
+        return x
 
     def _heads(self, h: torch.Tensor):
         v = self.value(h).squeeze(-1) if self.value is not None else None
@@ -95,10 +121,15 @@ class Network(nn.Module):
         """A rollout of T+1 time-major observations from `state`: (outputs, values, final state)."""
         h = self._features(obs)
         if self.core is not None:
-            hs = []
-            for t in range(h.shape[0]):
-                state = self.core(h[t : t + 1], state)
-                hs.append(state[0])
-            h = torch.cat(hs)
+            # The LSTMCell recurrence over the rollout as one fused ATen LSTM layer (same weights,
+            # same gate maths; the input projection runs as one batched matmul): fwd+bwd over 6
+            # steps ~1.7x faster than stepping self.core, agreeing to float rounding (~1e-7).
+            core = self.core
+            if state is None:
+                z = h.new_zeros(1, core.hidden_size)
+                state = (z, z)
+            weights = [core.weight_ih, core.weight_hh, core.bias_ih, core.bias_hh]
+            hs, hn, cn = torch.lstm(h[:, None], (state[0][None], state[1][None]), weights, True, 1, 0.0, True, False, False)
+            h, state = hs[:, 0], (hn[0], cn[0])
         out, v = self._heads(h)
         return out, v, state

@@ -13,6 +13,8 @@ hidden state across rollouts and `Network.unroll` replays the rollout from the s
 
 from __future__ import annotations
 
+from itertools import accumulate
+
 import torch
 import torch.nn.functional as F
 
@@ -40,9 +42,26 @@ class A3C(Method):
     value_head = True
     stat_keys = ("policy_loss", "value_loss", "entropy")
 
+    def __init__(self, cfg, n_actions, rank, seed):
+        super().__init__(cfg, n_actions, rank, seed)
+        # read once: an OmegaConf attribute read costs 10-20 us
+        self._gamma = float(cfg.gamma)
+        self._value_coef = float(cfg.value_loss_coef)
+        self._beta = float(cfg.entropy_beta)
+
     def act(self, out, frames):
+        """Sample pi(.|s): exactly numpy's `rng.choice(n, p=p / p.sum())` (same uniform draw from
+        the same stream, same float64 CDF and side='right' search), without its per-call checks."""
         probs = torch.softmax(out, -1).numpy()
-        return int(self.rng.choice(self.n_actions, p=probs / probs.sum()))
+        cdf = list(accumulate((probs / probs.sum()).tolist()))  # float64 running sum, as numpy's
+        total = cdf[-1]
+        if not total > 0:  # NaN (or all zero) probabilities, which rng.choice would reject
+            raise ValueError(f"invalid action probabilities {probs.tolist()}")
+        u = self.rng.random()
+        for i, c in enumerate(cdf):
+            if c / total > u:
+                return i
+        return len(cdf) - 1  # unreachable: cdf[-1] / total == 1 > u
 
     def act_eval(self, out):
         if self.cfg.eval_sample:
@@ -52,9 +71,8 @@ class A3C(Method):
     def loss(self, net, target_net, rollout):
         logits, values, _ = net.unroll(rollout.obs, rollout.state0)
         # values[-1] = V(s_T) enters only as the bootstrap target: .item() cuts its gradient
-        # the bootstrap V(s_T) is a target: no gradient flows through it
         returns = n_step_returns(
-            rollout.rewards, values[-1].item(), rollout.terminated, self.cfg.gamma
+            rollout.rewards, values[-1].item(), rollout.terminated, self._gamma
         )
         returns = torch.tensor(returns, dtype=values.dtype)
         values = values[:-1]
@@ -63,7 +81,7 @@ class A3C(Method):
         pg = policy_loss(log_probs, rollout.actions, adv)
         vl = value_loss(returns, values)
         ent = entropy(log_probs)
-        total = pg + self.cfg.value_loss_coef * vl - self.cfg.entropy_beta * ent
+        total = pg + self._value_coef * vl - self._beta * ent
         n = len(rollout)
         return total, {
             "policy_loss": pg.item() / n,

@@ -40,9 +40,11 @@ class ValueBased(Method):
     def __init__(self, cfg, n_actions, rank, seed):
         super().__init__(cfg, n_actions, rank, seed)
         self.final_epsilon = draw_final_epsilon(self.rng, cfg.epsilon.finals, cfg.epsilon.probs)
+        # read once: `act` runs every step and an OmegaConf read costs 10-20 us
+        self._anneal_frames = cfg.epsilon.anneal_frames
 
     def epsilon(self, frames: int) -> float:
-        return epsilon_at(frames, self.final_epsilon, self.cfg.epsilon.anneal_frames)
+        return epsilon_at(frames, self.final_epsilon, self._anneal_frames)
 
     def _eps_greedy(self, q: torch.Tensor, eps: float) -> int:
         if self.rng.random() < eps:

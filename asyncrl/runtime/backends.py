@@ -12,6 +12,7 @@ import os
 import queue as queue_mod
 import signal
 import threading
+import time
 from typing import List, Optional
 
 import torch
@@ -84,9 +85,9 @@ class ProcessBackend:
         return any(p.is_alive() for p in self.workers)
 
     def join(self, timeout: float) -> None:
-        deadline = _deadline(timeout)
+        deadline = time.monotonic() + timeout
         for p in self.workers:
-            p.join(max(0.0, deadline - _now()))
+            p.join(max(0.0, deadline - time.monotonic()))
         for p in self.workers:
             if p.is_alive():
                 p.terminate()
@@ -135,19 +136,9 @@ class ThreadBackend:
         return any(t.is_alive() for t in self.workers)
 
     def join(self, timeout: float) -> None:
-        deadline = _deadline(timeout)
+        deadline = time.monotonic() + timeout
         for t in self.workers:
-            t.join(max(0.0, deadline - _now()))
-
-
-def _now() -> float:
-    import time
-
-    return time.monotonic()
-
-
-def _deadline(timeout: float) -> float:
-    return _now() + timeout
+            t.join(max(0.0, deadline - time.monotonic()))
 
 
 def make_backend(name: str):
