@@ -240,6 +240,12 @@ class RunLog:
             + (f" (resumed at {tr.start_frames:,})" if tr.start_frames else "")
         )
 
+    def started(self, tr) -> None:
+        """Every actor-learner is ready and the training clock starts now."""
+        import time
+
+        self._last_row_t = time.monotonic()
+
     def episode(self, tr, rank: int, frames: int, score: float, length: int) -> None:
         self.episodes.write(
             {"frames": frames, "wall_time_s": round(tr.wall(), 3), "actor": rank, "score": score, "length": length}
@@ -330,6 +336,7 @@ class RunLog:
             "frames": int(frames),
             "wall_time_s": round(wall, 3),
             "frames_per_s": round(run_frames / run_wall, 2) if run_wall > 0 else 0.0,
+            "startup_s": round(tr.startup_s, 3),  # spawning and building the actor-learners, not in wall_time_s
             "final_score": evals[-1]["mean"] if evals and status == "completed" else None,
             "evals": evals,
         }

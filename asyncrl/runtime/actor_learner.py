@@ -81,6 +81,13 @@ def _loop(rank: int, cfg, shared) -> None:
     stat_sums, n_updates, last_report = {}, 0, time.monotonic()
     fail_at = int(cfg.fail_at_frames)
 
+    # wait for the others: spawn + torch import take seconds, and T must not run ahead of them
+    shared.queue.put(("ready", rank))
+    while not shared.start.wait(0.2):
+        if stop_is_set():
+            env.close()
+            return
+
     while not stop_is_set():
         granted = shared.budget.reserve(t_max)
         if granted == 0:

@@ -55,6 +55,7 @@ class Shared:
     stats: List[torch.Tensor]  # shared RMSProp's g (empty for the per-actor optimizers)
     budget: FrameBudget
     stop: Any  # Event: set by the trainer (Ctrl-C, failure) or when the budget is spent
+    start: Any  # Event: set by the trainer once every actor-learner is ready (a fair start)
     queue: Any  # actor-learner -> trainer messages
     frame_skip: int
     first_frame_failure: int = -1  # testing aid (cfg.fail_at_frames)

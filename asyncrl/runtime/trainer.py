@@ -120,18 +120,21 @@ class Trainer:
             stats=self.stats,
             budget=budget,
             stop=backend.make_event(),
+            start=backend.make_event(),
             queue=backend.make_queue(),
             frame_skip=self.skip,
         )
         self.budget, self.shared = budget, shared
         self.run_log = log
-        self.t0 = time.monotonic()
+        self.t0 = time.monotonic()  # provisional: the clock restarts when all are ready
+        self.startup_s, self._ready = 0.0, 0
         self._next_eval = self._next_multiple(cfg.eval.interval_frames)
         self._next_ckpt = self._next_multiple(cfg.checkpoint.interval_frames)
         log.begin(self)
         status = "completed"
         old_term = _install_sigterm()
         try:
+            launched = time.monotonic()
             backend.start(cfg.threads, OmegaConf.to_container(cfg, resolve=True), shared)
             while True:
                 self._drain(timeout=0.2)
@@ -140,6 +143,14 @@ class Trainer:
                     status = "failed"
                     self.error = self.error or dead
                     break
+                if not shared.start.is_set():
+                    if self._ready == cfg.threads:
+                        # wall time counts training, from a common start; start-up is reported apart
+                        self.t0 = time.monotonic()
+                        self.startup_s = self.t0 - launched
+                        log.started(self)
+                        shared.start.set()
+                    continue
                 if not backend.alive():
                     self._drain(timeout=0.0)
                     if self.error:
@@ -150,6 +161,7 @@ class Trainer:
             status = "interrupted"
         finally:
             shared.stop.set()
+            shared.start.set()  # release any actor-learner still waiting for the start
             backend.join(JOIN_TIMEOUT_S)
             _restore_sigterm(old_term)
         self._drain(timeout=0.0)
@@ -201,7 +213,9 @@ class Trainer:
 
     def _handle(self, msg) -> None:
         kind = msg[0]
-        if kind == "episode":
+        if kind == "ready":
+            self._ready += 1
+        elif kind == "episode":
             _, rank, frames, score, length = msg
             self.recent_scores.append(score)
             self.run_log.episode(self, rank, frames, score, length)
