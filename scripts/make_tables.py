@@ -36,7 +36,8 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float) -> tupl
     tables_dir = out / "tables"
     written: list[Path] = []
     done = T.completed_runs(runs)
-    protocols = sorted(done["eval_protocol"].dropna().unique())
+    atari = done[done["env"].isin(T.reference_scores().index)]  # the protocol label of the Atari runs
+    protocols = sorted(atari["eval_protocol"].dropna().unique())
     protocol = ", ".join(protocols) if protocols else "no-op starts"
 
     paper1 = T.paper_table1().reset_index()
