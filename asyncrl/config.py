@@ -100,7 +100,12 @@ class Config:
 
 
 def _cores(cap: Any = 16) -> int:
-    return max(1, min(int(cap), os.cpu_count() or 1))
+    """Cores this process may use (its CPU affinity: a SLURM or taskset allocation), at most `cap`."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        n = os.cpu_count() or 1
+    return max(1, min(int(cap), n))
 
 
 def _loguniform(low: Any, high: Any, seed: Any) -> float:

@@ -386,3 +386,15 @@ def test_submitit_local_launcher_runs_a_job(tmp_path):
     s = summary(tmp_path / "runs" / "a3c" / "toy" / "threads1-seed0")
     assert s["status"] == "completed" and s["frames"] == 1500
     assert list((tmp_path / "runs" / ".submitit").glob("*/*_result.pkl"))
+
+
+def test_default_threads_follow_the_cpu_affinity():
+    """threads defaults to the cores this process may use (e.g. a SLURM allocation), at most 16."""
+    import subprocess
+    import sys
+
+    code = "import asyncrl.config as c; print(c._cores(16))"
+    out = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode != 0:
+        pytest.skip("taskset not available")
+    assert out.stdout.strip() == "1"
