@@ -46,7 +46,9 @@ class JobFailed(Exception):
 
 
 def validate(cfg: DictConfig) -> None:
+    from .envs import KINDS as ENV_KINDS
     from .envs import atari_games
+    from .networks import TORSOS
     from .methods import get_method
     from .runtime.backends import BACKENDS
     from .runtime.optim import KINDS
@@ -56,8 +58,8 @@ def validate(cfg: DictConfig) -> None:
         method_cls = get_method(m.name)
     except (KeyError, ImportError, AttributeError) as exc:
         raise ConfigError(str(exc).strip("'\"")) from None
-    if e.kind not in ("atari", "cartpole", "toy"):
-        raise ConfigError(f"unknown env kind '{e.kind}' (valid: atari, cartpole, toy)")
+    if e.kind not in ENV_KINDS:
+        raise ConfigError(f"unknown env kind '{e.kind}' (valid: {', '.join(ENV_KINDS)})")
     if e.kind == "atari" and e.game not in atari_games():
         raise ConfigError(f"unknown Atari game '{e.game}' (valid: {', '.join(atari_games())})")
     if cfg.threads < 1:
@@ -75,8 +77,8 @@ def validate(cfg: DictConfig) -> None:
     if m.optimizer not in KINDS:
         raise ConfigError(f"unknown method.optimizer '{m.optimizer}' (valid: {', '.join(KINDS)})")
     net = m.network or e.network
-    if net not in ("small", "nature", "mlp"):
-        raise ConfigError(f"unknown network '{net}' (valid: small, nature, mlp)")
+    if net not in TORSOS:
+        raise ConfigError(f"unknown network '{net}' (valid: {', '.join(TORSOS)})")
     if e.kind != "atari" and net != "mlp":
         raise ConfigError(f"network '{net}' needs pixel observations; env '{e.game}' has vectors (use mlp)")
     if m.lstm and method_cls.needs_next_action:

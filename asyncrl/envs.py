@@ -32,7 +32,9 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, TimeLimit
 
-__all__ = ["EnvSpec", "make_env", "env_spec", "atari_games", "bench_env", "render_frame"]
+__all__ = ["EnvSpec", "KINDS", "make_env", "env_spec", "atari_games", "bench_env", "render_frame"]
+
+KINDS = ("atari", "cartpole", "toy")
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ def make_env(cfg: Any, seed: int, render: bool = False) -> gym.Env:
     elif cfg.kind == "toy":
         env = TimeLimit(_Corridor(cfg.length), max_episode_steps=cfg.max_steps)
     else:
-        raise ValueError(f"unknown env kind {cfg.kind!r} (atari | cartpole | toy)")
+        raise ValueError(f"unknown env kind {cfg.kind!r} ({' | '.join(KINDS)})")
     return _RewardsAndSeed(env, clip_rewards=cfg.clip_rewards, seed=seed)
 
 

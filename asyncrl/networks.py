@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 State = Optional[Tuple[torch.Tensor, torch.Tensor]]
+TORSOS = ("small", "nature", "mlp")
 
 
 def _conv_torso(channels: int, size: int, layers, fc: int) -> Tuple[nn.Module, int]:
@@ -40,7 +41,7 @@ def build_torso(kind: str, obs_shape: Sequence[int], mlp_hidden: Sequence[int] =
             mods += [nn.Linear(width, h), nn.ReLU()]
             width = h
         return nn.Sequential(*mods), width
-    raise ValueError(f"unknown network '{kind}' (valid: small, nature, mlp)")
+    raise ValueError(f"unknown network '{kind}' (valid: {', '.join(TORSOS)})")
 
 
 class Network(nn.Module):

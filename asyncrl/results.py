@@ -16,7 +16,7 @@ import os
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, List, Optional
 
 EPISODE_COLUMNS = ["frames", "wall_time_s", "actor", "score", "length"]
 METRIC_COLUMNS = ["frames", "wall_time_s", "frames_per_s", "episodes", "score_mean", "lr", "loss", "grad_norm"]
@@ -176,10 +176,6 @@ class WandbLogger:
         if self.run is not None:
             self.run.finish()
 
-
-def iter_rows(path: Path) -> Iterable[Dict[str, str]]:
-    with open(path, newline="") as f:
-        yield from csv.DictReader(f)
 
 
 class RunLog:

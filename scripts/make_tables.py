@@ -114,6 +114,13 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float) -> tupl
     return written, {"done": done, "speedup": speedup}
 
 
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def _thread_colors(threads) -> dict:
     threads = sorted(set(int(n) for n in threads))
     cmap = plt.get_cmap("viridis")
@@ -141,11 +148,7 @@ def plot_curves(done: pd.DataFrame, fig_dir: Path, k: int) -> list[Path]:
             ax.set(xlabel=xlabel, ylabel=f"training score (mean of last {k} games)", title=f"{method} — {env}")
             ax.legend(fontsize=8)
             ax.grid(alpha=0.3)
-            path = fig_dir / f"{method}_{env}_{suffix}.png"
-            fig.tight_layout()
-            fig.savefig(path, dpi=120)
-            plt.close(fig)
-            written.append(path)
+            written.append(_save(fig, fig_dir / f"{method}_{env}_{suffix}.png"))
     return written
 
 
@@ -171,11 +174,7 @@ def plot_speedup(speedup: pd.DataFrame, fig_dir: Path) -> list[Path]:
     ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3, which="both")
-    path = fig_dir / "speedup.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return [_save(fig, fig_dir / "speedup.png")]
 
 
 def plot_lr(done: pd.DataFrame, fig_dir: Path) -> list[Path]:
@@ -188,11 +187,7 @@ def plot_lr(done: pd.DataFrame, fig_dir: Path) -> list[Path]:
         ax.scatter(runs["lr"], runs["final_score"], s=18)
         ax.set(xscale="log", xlabel="learning rate", ylabel="final score", title=f"{method} — {env}")
         ax.grid(alpha=0.3)
-        path = fig_dir / f"{method}_{env}_lr.png"
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        written.append(path)
+        written.append(_save(fig, fig_dir / f"{method}_{env}_lr.png"))
     return written
 
 

@@ -39,18 +39,21 @@ def target_refresh_due(before_frames: int, after_frames: int, interval_frames: i
 def run_actor_learner(rank: int, cfg, shared) -> None:
     """Body of one actor-learner; any exception is reported to the trainer, then re-raised."""
     try:
-        _loop(rank, cfg, shared)
+        env = make_env(cfg.env, seed=actor_seed(cfg.seed, rank))
+        try:
+            _loop(rank, cfg, shared, env)
+        finally:
+            env.close()
     except BaseException:
         shared.queue.put(("error", rank, traceback.format_exc()))
         shared.stop.set()
         raise
 
 
-def _loop(rank: int, cfg, shared) -> None:
+def _loop(rank: int, cfg, shared, env) -> None:
     mcfg = cfg.method
     seed = actor_seed(cfg.seed, rank)
     torch.manual_seed(seed)
-    env = make_env(cfg.env, seed=seed)
     n_actions = int(env.action_space.n)
     method = get_method(mcfg.name)(mcfg, n_actions, rank, cfg.seed)
     local = build_network(type(method), mcfg, cfg.env, env.observation_space.shape, n_actions)
@@ -85,8 +88,10 @@ def _loop(rank: int, cfg, shared) -> None:
     shared.queue.put(("ready", rank))
     while not shared.start.wait(0.2):
         if stop_is_set():
-            env.close()
             return
+
+    def report_stats(frames: int) -> None:
+        shared.queue.put(("stats", rank, frames, {k: v / n_updates for k, v in stat_sums.items()}))
 
     while not stop_is_set():
         granted = shared.budget.reserve(t_max)
@@ -155,10 +160,9 @@ def _loop(rank: int, cfg, shared) -> None:
             score, length = 0.0, 0
         now = time.monotonic()
         if now - last_report > STATS_EVERY_S:
-            shared.queue.put(("stats", rank, after * skip, {k: v / n_updates for k, v in stat_sums.items()}))
+            report_stats(after * skip)
             stat_sums, n_updates, last_report = {}, 0, now
         if 0 <= fail_at <= after * skip and rank == 0:
             raise RuntimeError(f"injected failure at frame {after * skip} (fail_at_frames={fail_at})")
     if n_updates:
-        shared.queue.put(("stats", rank, shared.budget.done * skip, {k: v / n_updates for k, v in stat_sums.items()}))
-    env.close()
+        report_stats(shared.budget.done * skip)

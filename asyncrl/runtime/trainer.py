@@ -128,8 +128,8 @@ class Trainer:
         self.run_log = log
         self.t0 = time.monotonic()  # provisional: the clock restarts when all are ready
         self.startup_s, self._ready = 0.0, 0
-        self._next_eval = self._next_multiple(cfg.eval.interval_frames)
-        self._next_ckpt = self._next_multiple(cfg.checkpoint.interval_frames)
+        self._next_eval = _next_multiple(self.start_frames, cfg.eval.interval_frames)
+        self._next_ckpt = _next_multiple(self.start_frames, cfg.checkpoint.interval_frames)
         log.begin(self)
         status = "completed"
         old_term = _install_sigterm()
@@ -165,8 +165,9 @@ class Trainer:
             backend.join(JOIN_TIMEOUT_S)
             _restore_sigterm(old_term)
         self._drain(timeout=0.0)
-        if status == "completed" and backend.dead():
-            status, self.error = "failed", self.error or backend.dead()
+        dead = backend.dead()
+        if status == "completed" and (self.error or dead):
+            status, self.error = "failed", self.error or dead
         if status == "completed" and budget.done < self.total_steps:
             status = "interrupted"  # actor-learners stopped (e.g. SIGTERM) before the budget
         wall = self.wall()
@@ -192,11 +193,6 @@ class Trainer:
 
     def lr(self) -> float:
         return linear_lr(self.cfg.method.lr, self.frames(), self.total_frames)
-
-    def _next_multiple(self, interval: int) -> Optional[int]:
-        if interval <= 0:
-            return None
-        return (self.start_frames // interval + 1) * interval
 
     def _drain(self, timeout: float) -> None:
         q = self.shared.queue
@@ -229,11 +225,11 @@ class Trainer:
         frames = self.frames()
         self.run_log.row(self)
         if self._next_ckpt is not None and frames >= self._next_ckpt:
-            self._next_ckpt = (frames // self.cfg.checkpoint.interval_frames + 1) * self.cfg.checkpoint.interval_frames
+            self._next_ckpt = _next_multiple(frames, self.cfg.checkpoint.interval_frames)
             self.save_checkpoint(frames, self.wall())
         if self._next_eval is not None and frames >= self._next_eval and self.cfg.eval.episodes > 0:
             if self._eval_thread is None or not self._eval_thread.is_alive():
-                self._next_eval = (frames // self.cfg.eval.interval_frames + 1) * self.cfg.eval.interval_frames
+                self._next_eval = _next_multiple(frames, self.cfg.eval.interval_frames)
                 self._eval_thread = threading.Thread(
                     target=self._evaluate, args=(frames, self.wall()), daemon=True, name="evaluator"
                 )
@@ -253,6 +249,13 @@ class Trainer:
         with self._lock:
             self.evals.append(entry)
         self.run_log.evaluation(self, entry)
+
+
+def _next_multiple(frames: int, interval: int) -> Optional[int]:
+    """The first multiple of `interval` after `frames` (None: the interval is off)."""
+    if interval <= 0:
+        return None
+    return (frames // interval + 1) * interval
 
 
 def _raise_interrupted(signum, frame):
