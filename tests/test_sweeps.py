@@ -173,7 +173,7 @@ def test_lr_robustness_draws_a_reproducible_loguniform_lr_per_seed():
         lr = cfg.method.lr
         assert 1e-4 <= lr <= 1e-2
         assert f"-lr{lr}" in cfg.hydra.sweep.subdir and f"-lr{lr}" in cfg.hydra.run.dir
-        assert cfg.results_root == "results/lr_runs"
+        assert cfg.results_root == "runs_lr"
         lrs.append(lr)
     assert len(set(lrs)) == 50
     assert lrs[7] == _compose_hydra("+experiment=lr_robustness", "seed=7").method.lr  # a pure function of the seed
@@ -375,13 +375,9 @@ def test_joblib_launcher_reports_a_failed_job_with_exit_1(tmp_path):
 
 @pytest.mark.slow
 def test_submitit_local_launcher_runs_a_job(tmp_path):
-    pytest.importorskip("submitit")
     args = ["-m", *TINY, "threads=1", "total_frames=1500", "hydra/launcher=submitit_local",
             "hydra.launcher.timeout_min=2", f"results_root={tmp_path / 'runs'}"]
-    try:
-        res = cli(args, tmp_path, timeout=60)
-    except subprocess.TimeoutExpired:
-        pytest.skip("submitit local launcher needed more than 60 s here")
+    res = cli(args, tmp_path, timeout=240)  # a hang is a failure (TimeoutExpired), never a skip
     assert res.returncode == 0, res.stderr
     s = summary(tmp_path / "runs" / "a3c" / "toy" / "threads1-seed0")
     assert s["status"] == "completed" and s["frames"] == 1500
