@@ -17,6 +17,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from . import config as _config  # registers the schema and the ${cores:} resolver
 from . import results
@@ -81,10 +82,28 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"unknown network '{net}' (valid: {', '.join(TORSOS)})")
     if e.kind != "atari" and net != "mlp":
         raise ConfigError(f"network '{net}' needs pixel observations; env '{e.game}' has vectors (use mlp)")
-    if m.lstm and method_cls.needs_next_action:
-        raise ConfigError(f"method '{m.name}' does not support an LSTM core")
+    if m.lstm and (method_cls.needs_next_action or method_cls.uses_target_net):
+        # the paper's LSTM agent is A3C; a value-based target would need theta-'s own carried state
+        raise ConfigError(f"method '{m.name}' does not support an LSTM core (method.lstm=true is for a3c only)")
     if len(m.epsilon.finals) != len(m.epsilon.probs) or abs(sum(m.epsilon.probs) - 1) > 1e-6:
         raise ConfigError("method.epsilon.finals and .probs must have equal length and probs sum to 1")
+
+
+def _check_same_run(cfg: DictConfig, run_dir: Path, checkpoint) -> None:
+    """A run directory is resumed or skipped only for the same run (config.RUN_IDENTITY)."""
+    saved = None
+    try:
+        saved = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"))
+    except (OSError, OmegaConfBaseException):
+        saved = (checkpoint or {}).get("config")
+    if not saved:
+        return
+    diffs = _config.identity_differences(saved, OmegaConf.to_container(cfg, resolve=True))
+    if diffs:
+        raise ConfigError(
+            f"{run_dir} holds another run ({'; '.join(diffs)}): resume=false starts it afresh, "
+            f"or give this run its own directory"
+        )
 
 
 def _check_writable(run_dir: Path) -> None:
@@ -99,22 +118,34 @@ def _check_writable(run_dir: Path) -> None:
 
 def run(cfg: DictConfig) -> dict:
     """Train one run in Hydra's output directory; returns its summary."""
-    from .runtime.trainer import Trainer
-
     validate(cfg)
     if multiprocessing.get_start_method(allow_none=True) not in (None, "spawn", "fork", "forkserver"):
         # a joblib (loky) job: spawned actor-learners would inherit the start method 'loky', which
-        # plain multiprocessing cannot find, and die at start-up (design.md section 5)
+        # plain multiprocessing cannot find, and die silently at start-up
         multiprocessing.set_start_method("spawn", force=True)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     _check_writable(run_dir)
+    try:
+        lock = results.RunDirLock(run_dir).acquire()
+    except results.RunDirInUse as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        return _run_locked(cfg, run_dir)
+    finally:
+        lock.release()
+
+
+def _run_locked(cfg: DictConfig, run_dir: Path) -> dict:
+    from .runtime.trainer import Trainer
+
     previous = results.read_json(run_dir / "summary.json")
     checkpoint = None
     if cfg.resume and previous is not None:
+        checkpoint = results.load_checkpoint(run_dir / "checkpoint.pt")
+        _check_same_run(cfg, run_dir, checkpoint)
         if previous.get("status") == "completed":
             print(f"[asyncrl] {run_dir} is already completed; skipping (resume=false starts afresh)")
             return previous
-        checkpoint = results.load_checkpoint(run_dir / "checkpoint.pt")
     if checkpoint is None:
         for name in ("metrics.csv", "episodes.csv", "summary.json", "checkpoint.pt"):
             (run_dir / name).unlink(missing_ok=True)
@@ -124,7 +155,7 @@ def run(cfg: DictConfig) -> dict:
     results.atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
     trainer = Trainer(cfg, run_dir, checkpoint)
-    log = results.RunLog(cfg, run_dir, trainer.method_cls.stat_keys, os.cpu_count() or 1)
+    log = results.RunLog(cfg, run_dir, trainer.method_cls.stat_keys, _config.available_cores())
     summary = trainer.run(log)
     _report(summary, run_dir, trainer.error)
     return summary

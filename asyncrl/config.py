@@ -95,17 +95,58 @@ class Config:
     eval: EvalCfg = field(default_factory=EvalCfg)
     logger: LoggerCfg = field(default_factory=LoggerCfg)
     checkpoint: CheckpointCfg = field(default_factory=CheckpointCfg)
-    results_root: str = "results/runs"  # where run directories go (relative to the launch dir)
+    results_root: str = "runs"  # where run directories go (relative to the launch dir); results/runs holds the committed ones
     fail_at_frames: int = -1  # testing aid: an actor-learner raises once T passes this (-1: off)
 
 
-def _cores(cap: Any = 16) -> int:
-    """Cores this process may use (its CPU affinity: a SLURM or taskset allocation), at most `cap`."""
+def available_cores() -> int:
+    """Cores this process may use: its CPU affinity (a SLURM or taskset allocation), not the node's."""
     try:
-        n = len(os.sched_getaffinity(0))
+        return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
-        n = os.cpu_count() or 1
-    return max(1, min(int(cap), n))
+        return os.cpu_count() or 1
+
+
+def _cores(cap: Any = 16) -> int:
+    """The default `threads`: the available cores, at most `cap`."""
+    return max(1, min(int(cap), available_cores()))
+
+
+# What defines a run: a run directory is resumed or skipped as completed only when its saved config
+# agrees with the command on all of these. Whole subtrees (method, env) count, minus the keys that
+# only change how a run is evaluated or reported.
+RUN_IDENTITY = ("method", "env", "threads", "seed", "total_frames", "runtime")
+NOT_IDENTITY = ("method.eval_epsilon", "method.eval_sample")
+
+
+def identity_differences(saved: dict, current: dict) -> List[str]:
+    """Dotted keys that define a run and differ between two resolved configs (plain dicts), as
+    "key: saved -> current". A key missing from `saved` (a run written before the key existed)
+    is not a difference."""
+
+    def flat(d, prefix=""):
+        out = {}
+        for k, v in d.items():
+            key = f"{prefix}{k}"
+            if isinstance(v, dict):
+                out.update(flat(v, key + "."))
+            else:
+                out[key] = v
+        return out
+
+    pick = lambda d: {k: v for k, v in d.items() if k in RUN_IDENTITY}  # noqa: E731
+    old, new = flat(pick(saved)), flat(pick(current))
+    diffs = []
+    for key, value in new.items():
+        if key in NOT_IDENTITY or key not in old:
+            continue
+        before = old[key]
+        same = before == value or (
+            isinstance(before, (int, float)) and isinstance(value, (int, float)) and float(before) == float(value)
+        )
+        if not same:
+            diffs.append(f"{key}: {before!r} -> {value!r}")
+    return diffs
 
 
 def _loguniform(low: Any, high: Any, seed: Any) -> float:

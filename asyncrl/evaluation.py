@@ -16,12 +16,15 @@ EVAL_RANK = 1_000_000  # a method instance distinct from every actor-learner's r
 def evaluate(
     net, method, env_cfg, episodes: int, seed: int,
     on_frame: Optional[Callable[[np.ndarray], None]] = None,
-) -> List[float]:
+    cancelled: Optional[Callable[[], bool]] = None,
+) -> Optional[List[float]]:
     """Play `episodes` whole games with `method.act_eval`; return their raw scores.
 
     Each game starts after up to env_cfg.noop_max no-ops (the env does them) and ends at game
     over or at the time limit (max_episode_frames: 30 minutes of emulator time on Atari).
     `on_frame`, if given, receives the RGB screen after every step of the first game (videos).
+    `cancelled`, if given, is polled every step: once it returns True the evaluation stops and
+    returns None (a run being stopped does not wait minutes for its evaluation).
     """
     env = make_env(env_cfg, seed=seed, render=on_frame is not None)
     scores = []
@@ -33,6 +36,9 @@ def evaluate(
         if record:
             on_frame(render_frame(env))
         while not done:
+            if cancelled is not None and cancelled():
+                env.close()
+                return None
             out, _, state = net(torch.from_numpy(np.asarray(obs))[None], state)
             obs, _, terminated, truncated, info = env.step(method.act_eval(out[0]))
             score += float(info["raw_reward"])

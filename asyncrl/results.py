@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -22,13 +23,60 @@ EPISODE_COLUMNS = ["frames", "wall_time_s", "actor", "score", "length"]
 METRIC_COLUMNS = ["frames", "wall_time_s", "frames_per_s", "episodes", "score_mean", "lr", "loss", "grad_norm"]
 
 
+def _tmp_path(path: Path) -> Path:
+    """A temporary name of this process and thread only: two writers of one file (the evaluation
+    thread and the trainer, or a second process) never share, truncate or rename each other's."""
+    return path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = _tmp_path(path)
     with open(tmp, "w") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+class RunDirInUse(RuntimeError):
+    """Another process is training in this run directory."""
+
+
+class RunDirLock:
+    """An exclusive lock on a run directory for the life of a run (flock on `<run dir>/.lock`).
+
+    Two commands that name the same run directory (the same method, env, threads and seed) would
+    interleave their CSV rows and overwrite each other's summary and checkpoint: the second one is
+    refused instead. The kernel drops the lock when the process dies, even by SIGKILL, so a killed
+    run never leaves a stale lock behind."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / ".lock"
+        self._f = None
+
+    def acquire(self) -> "RunDirLock":
+        import fcntl
+
+        f = open(self.path, "a+")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "?"
+            f.close()
+            raise RunDirInUse(f"{self.path.parent} is in use by another asyncrl run (pid {holder})") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        self._f = f
+        return self
+
+    def release(self) -> None:
+        if self._f is not None:
+            self.path.unlink(missing_ok=True)
+            self._f.close()  # closing drops the flock
+            self._f = None
 
 
 def write_json(path: Path, data: Dict[str, Any]) -> None:
@@ -85,7 +133,7 @@ class CsvLog:
         header, body = rows[0], rows[1:]
         i = header.index("frames")
         kept = [r for r in body if r and float(r[i]) <= frames]
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = _tmp_path(path)
         with open(tmp, "w", newline="") as f:
             csv.writer(f).writerows([header] + kept)
         os.replace(tmp, path)
@@ -132,7 +180,7 @@ def save_checkpoint(path: Path, payload: Dict[str, Any]) -> None:
     import torch
 
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = _tmp_path(path)
     try:
         with open(tmp, "wb") as f:
             torch.save(payload, f)

@@ -46,7 +46,7 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float) -> tupl
         "mean/median: that rule for every row; mean_signed/median_signed: the plain signed formula; "
         "matches: both recomputed values within 0.2 of the printed ones.",
         "The six 57-game rows match with the rule. DQN and Gorila (49 games) match the signed formula "
-        "instead (paper.md §6).",
+        "instead.",
     ])
 
     finals = T.final_scores(runs)
@@ -63,7 +63,7 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float) -> tupl
     written += T.write_table(raw, tables_dir, "table_s3_raw", "Raw scores per game (paper Table S3 layout)", notes=[
         f"ours_<method>: mean final score ({protocol}) over the seeds (ours_<method>_seeds) of the completed "
         "runs with the largest thread count (ours_<method>_threads) for that game.",
-        "Paper columns: human starts, 30 minutes of emulator time (paper.md §7).",
+        "Paper columns: human starts, 30 minutes of emulator time (the paper's supplementary Table S3).",
     ])
 
     per_run = T.times_to_reference(runs, k=k, fraction=fraction)

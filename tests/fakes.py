@@ -57,3 +57,19 @@ class NaNMethod(CountingMethod):
         if getattr(self, "frames_seen", 0) >= self.NAN_AT_FRAMES:
             loss = loss * float("nan")
         return loss, stats
+
+
+class SlowExitMethod(CountingMethod):
+    """Like CountingMethod; each actor-learner process takes SLOW_EXIT_S to exit after its last
+    update (a finalizer that runs at process exit, after the runtime's loop has returned), longer
+    than the trainer's join timeout."""
+
+    SLOW_EXIT_S = 7.0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        import multiprocessing.util
+        import time
+
+        if self.rank < 1000:  # actor-learners only, not the evaluation's method instance
+            multiprocessing.util.Finalize(self, time.sleep, args=(self.SLOW_EXIT_S,), exitpriority=0)

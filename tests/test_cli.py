@@ -38,6 +38,10 @@ BAD = [
     (["threads=x"], "threads"),
     (["method.lrr=1"], "lrr"),
     (["runtime=gpu"], "valid: process, thread"),
+    # no LSTM for the value-based methods (their targets would need theta-'s own carried state)
+    (["method=n_step_q", "method.lstm=true"], "does not support an LSTM core"),
+    (["method=one_step_q", "method.lstm=true"], "does not support an LSTM core"),
+    (["method=one_step_sarsa", "method.lstm=true"], "does not support an LSTM core"),
 ]
 
 
@@ -77,9 +81,58 @@ def test_tiny_run_writes_a_valid_run_directory(tmp_path):
     header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"frames", "wall_time_s", "frames_per_s", "score_mean", "policy_loss", "value_loss", "entropy"} <= set(header)
     assert (run / "episodes.csv").exists() and (run / "checkpoint.pt").exists() and (run / "config.yaml").exists()
-    # running the same command again skips the completed run
-    again = run_cli("env=toy", "threads=2", "total_frames=3000", "eval.episodes=3", "results_root=runs", cwd=tmp_path)
+    # running the same command again skips the completed run (eval settings do not define a run)
+    again = run_cli("env=toy", "threads=2", "total_frames=3000", "eval.episodes=5", "results_root=runs", cwd=tmp_path)
     assert again.returncode == 0 and "already completed" in again.stdout
+
+
+@pytest.mark.parametrize("change,needle", [
+    ("total_frames=4000", "total_frames: 3000 -> 4000"),
+    ("method.lr=0.001", "method.lr: 0.0007 -> 0.001"),
+    ("method.optimizer=rmsprop", "method.optimizer: 'shared_rmsprop' -> 'rmsprop'"),
+    ("env.noop_max=3", "env.noop_max"),
+])
+def test_another_run_in_the_same_directory_is_refused(tmp_path, change, needle):
+    """Skip or resume only the same run: any run-defining key that differs is one line and exit 2,
+    and the directory is left exactly as it was; resume=false starts afresh."""
+    base = ["env=toy", "threads=1", "total_frames=3000", "eval.episodes=1", "hydra.run.dir=run"]
+    assert run_cli(*base, cwd=tmp_path).returncode == 0
+    run = tmp_path / "run"
+    before = {f.name: f.read_bytes() for f in run.iterdir() if f.is_file()}
+    res = run_cli(*base, change, cwd=tmp_path)
+    assert res.returncode == 2, res.stdout + res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("asyncrl: error:") and needle in lines[0], res.stderr
+    assert "resume=false" in lines[0]
+    assert {f.name: f.read_bytes() for f in run.iterdir() if f.is_file()} == before
+    fresh = run_cli(*base, change, "resume=false", cwd=tmp_path)
+    assert fresh.returncode == 0, fresh.stderr
+    assert "already completed" not in fresh.stdout
+    assert json.loads((run / "summary.json").read_text())["status"] == "completed"
+
+
+def test_an_interrupted_run_resumes_only_as_itself(tmp_path):
+    """An unfinished run (checkpoint) with another optimizer is refused, not resumed with its shared
+    statistics at zero."""
+    base = ["env=toy", "threads=1", "eval.episodes=1", "hydra.run.dir=run", "method.optimizer=rmsprop"]
+    assert run_cli(*base, "total_frames=3000", cwd=tmp_path).returncode == 0
+    s = json.loads((tmp_path / "run/summary.json").read_text())
+    s["status"] = "interrupted"  # as if stopped before the end: the checkpoint is there to resume from
+    (tmp_path / "run/summary.json").write_text(json.dumps(s))
+    res = run_cli("env=toy", "threads=1", "eval.episodes=1", "hydra.run.dir=run", "total_frames=3000", cwd=tmp_path)
+    assert res.returncode == 2 and "method.optimizer: 'rmsprop' -> 'shared_rmsprop'" in res.stderr, res.stderr
+
+
+def test_cores_and_default_threads_follow_the_cpu_affinity(tmp_path):
+    """Under a one-core allocation (taskset, SLURM) the default threads and the recorded cores are 1."""
+    res = subprocess.run(
+        asyncrl_cmd() + ["env=toy", "total_frames=500", "eval.episodes=1", "results_root=runs"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=240, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
+    )
+    assert res.returncode == 0, res.stderr
+    s = json.loads((tmp_path / "runs/a3c/toy/threads1-seed0/summary.json").read_text())
+    assert s["cores"] == 1 and s["threads"] == 1
 
 
 def _children(pid):
@@ -158,3 +211,21 @@ def test_plain_install_finds_conf(tmp_path):
     )
     assert res.returncode == 0, res.stderr[-2000:]
     assert (elsewhere / "runs/a3c/toy/threads1-seed0/summary.json").exists()
+
+
+def test_a_run_directory_in_use_is_refused(tmp_path):
+    """Two commands for the same run (e.g. the same command started twice) must not write one
+    directory at once: the second stops with one line and exit 2, touching nothing."""
+    from asyncrl import results
+
+    run = tmp_path / "run"
+    run.mkdir()
+    lock = results.RunDirLock(run).acquire()
+    try:
+        res = run_cli("env=toy", "threads=1", "total_frames=500", "hydra.run.dir=run", cwd=tmp_path)
+    finally:
+        lock.release()
+    assert res.returncode == 2, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "in use by another asyncrl run" in lines[0], res.stderr
+    assert not {"summary.json", "config.yaml", "metrics.csv", "checkpoint.pt"} & {p.name for p in run.iterdir()}

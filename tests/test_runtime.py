@@ -143,3 +143,67 @@ def test_lstm_state_is_carried_and_reset(compose_cfg):
     loss, _ = method.loss(net, None, r)
     grads = torch.autograd.grad(loss, list(net.parameters()))
     assert all(torch.isfinite(g).all() for g in grads)
+
+
+def test_restore_refuses_a_checkpoint_without_the_shared_statistics(compose_cfg, tmp_path):
+    """A per-actor optimizer's checkpoint (no shared statistics) never resumes as shared_rmsprop
+    with its statistics silently at zero."""
+    rms = compose_cfg("env=toy", "method.optimizer=rmsprop", "total_frames=1000")
+    ck = Trainer(rms, tmp_path).checkpoint_payload(0, 0.0)
+    assert ck["stats"] == []
+    shared = compose_cfg("env=toy", "total_frames=1000")
+    with pytest.raises(ValueError, match="shared optimizer statistics"):
+        Trainer(shared, tmp_path, ck)
+
+
+def test_identity_differences_names_only_run_defining_keys():
+    from asyncrl.config import identity_differences
+
+    saved = {"method": {"lr": 7e-4, "eval_epsilon": 0.05, "epsilon": {"finals": [0.1]}}, "env": {"game": "pong"},
+             "threads": 2, "seed": 0, "total_frames": 400000, "runtime": "process",
+             "eval": {"episodes": 10}, "logger": {"interval_s": 10.0}, "results_root": "results/runs"}
+    same = {**saved, "method": {**saved["method"], "eval_epsilon": 0.0}, "eval": {"episodes": 30},
+            "logger": {"interval_s": 1.0}, "results_root": "runs", "resume": True}
+    assert identity_differences(saved, same) == []
+    other = {**saved, "total_frames": 2_000_000, "env": {"game": "pong", "backend": "lean"},
+             "method": {**saved["method"], "epsilon": {"finals": [0.5]}}}
+    # env.backend is absent from the saved config (an older run): not a difference
+    assert identity_differences(saved, other) == [
+        "method.epsilon.finals: [0.1] -> [0.5]", "total_frames: 400000 -> 2000000"]
+    assert identity_differences(saved, {**saved, "threads": 4, "seed": 1}) == ["threads: 2 -> 4", "seed: 0 -> 1"]
+
+
+@pytest.mark.slow
+def test_an_oversubscribed_run_with_slow_exits_completes(compose_cfg, tmp_path):
+    """More actor-learners than cores, each slower to exit than the trainer's join timeout: a run
+    whose budget is spent is `completed` with its final evaluation; slowness is not a failure."""
+    from asyncrl.runtime import trainer as trainer_mod
+    from tests.fakes import SlowExitMethod
+
+    assert SlowExitMethod.SLOW_EXIT_S > trainer_mod.JOIN_TIMEOUT_S
+    threads = 2 * (os.cpu_count() or 1) + 1
+    tr, s = train(compose_cfg, tmp_path, "runtime=process", f"threads={threads}", "total_frames=2003",
+                  "method.name=tests.fakes:SlowExitMethod", "eval.episodes=2")
+    assert s["status"] == "completed", s.get("error")
+    assert s["frames"] == 2003 and s["final_score"] is not None and "error" not in s
+    import multiprocessing
+
+    assert not multiprocessing.active_children()
+
+
+def test_a_run_directory_is_used_by_one_run_at_a_time(tmp_path):
+    """A second command naming the same run directory is refused while the first runs (their
+    rows and summaries would interleave); the lock goes with the process, even a killed one."""
+    import subprocess
+    import sys
+
+    lock = results.RunDirLock(tmp_path).acquire()
+    with pytest.raises(results.RunDirInUse, match=f"pid {os.getpid()}"):
+        results.RunDirLock(tmp_path).acquire()
+    lock.release()
+    results.RunDirLock(tmp_path).acquire().release()
+    # a holder killed by SIGKILL leaves no stale lock
+    code = (f"from asyncrl import results; results.RunDirLock({str(tmp_path)!r}).acquire(); "
+            "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == -9
+    results.RunDirLock(tmp_path).acquire().release()

@@ -62,13 +62,22 @@ class Trainer:
         self.error: Optional[str] = None
         self._eval_thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()  # evals list and summary writes, shared with the eval thread
+        self._cancel_eval = threading.Event()  # set when the run stops early: drop the evaluation
 
     # ---- checkpoints -------------------------------------------------------------------------
     def _restore(self, ck: Dict[str, Any]) -> None:
         self.model.load_state_dict(ck["model"])
         if self.target is not None and ck.get("target") is not None:
             self.target.load_state_dict(ck["target"])
-        for s, saved in zip(self.stats, ck.get("stats") or []):
+        saved_stats = list(ck.get("stats") or [])
+        if len(saved_stats) != len(self.stats):
+            # e.g. a per-actor optimizer's checkpoint resumed as shared_rmsprop: never start the
+            # shared statistics at zero silently (the CLI refuses a changed method.optimizer first)
+            raise ValueError(
+                f"checkpoint holds {len(saved_stats)} shared optimizer statistics, this run needs "
+                f"{len(self.stats)} (method.optimizer={self.cfg.method.optimizer})"
+            )
+        for s, saved in zip(self.stats, saved_stats):
             s.copy_(saved)
         self.start_frames = int(ck["frames"])
         self.wall_offset = float(ck["wall_time_s"])
@@ -161,6 +170,8 @@ class Trainer:
             status = "interrupted"
         finally:
             shared.stop.set()
+            if status != "completed" or budget.done < self.total_steps:
+                self._cancel_eval.set()  # stopping early: don't wait for a periodic evaluation
             shared.start.set()  # release any actor-learner still waiting for the start
             backend.join(JOIN_TIMEOUT_S)
             _restore_sigterm(old_term)
@@ -244,7 +255,10 @@ class Trainer:
         cfg = self.cfg
         net = copy.deepcopy(self.model)
         method = self.method_cls(cfg.method, self.spec.n_actions, EVAL_RANK, cfg.seed)
-        scores = evaluate(net, method, cfg.env, int(cfg.eval.episodes), seed=cfg.seed + 10_007 * (1 + len(self.evals)))
+        scores = evaluate(net, method, cfg.env, int(cfg.eval.episodes), seed=cfg.seed + 10_007 * (1 + len(self.evals)),
+                          cancelled=self._cancel_eval.is_set)
+        if scores is None:
+            return
         entry = {"frames": frames, "wall_time_s": round(wall, 3), **summarize(scores)}
         with self._lock:
             self.evals.append(entry)
