@@ -36,6 +36,10 @@ class ConfigError(ValueError):
     """Bad user input, reported as one line with exit code 2 before any work starts."""
 
 
+class RunDirError(ConfigError):
+    """The run directory belongs to another run (in use, or a different config): never write to it."""
+
+
 FAILED_JOBS = []  # multirun jobs of this process that did not complete
 _STARTED = []  # non-empty once Hydra has handed a config to a job
 _MAIN_PID = []  # pid of the console command; a job in another process runs under a launcher
@@ -100,7 +104,7 @@ def _check_same_run(cfg: DictConfig, run_dir: Path, checkpoint) -> None:
         return
     diffs = _config.identity_differences(saved, OmegaConf.to_container(cfg, resolve=True))
     if diffs:
-        raise ConfigError(
+        raise RunDirError(
             f"{run_dir} holds another run ({'; '.join(diffs)}): resume=false starts it afresh, "
             f"or give this run its own directory"
         )
@@ -128,7 +132,7 @@ def run(cfg: DictConfig) -> dict:
     try:
         lock = results.RunDirLock(run_dir).acquire()
     except results.RunDirInUse as exc:
-        raise ConfigError(str(exc)) from None
+        raise RunDirError(str(exc)) from None
     try:
         return _run_locked(cfg, run_dir)
     finally:
@@ -185,7 +189,8 @@ def hydra_main(cfg: DictConfig):
         if not multirun:
             # SystemExit passes through Hydra's job runner, which would add its own report
             sys.exit(2)
-        return _job_failed(str(exc))
+        # a bad value is recorded in its job's directory; another run's directory is left alone
+        return _job_failed(str(exc), touch=not isinstance(exc, RunDirError))
     except Exception:
         if not multirun:
             raise
@@ -198,13 +203,15 @@ def hydra_main(cfg: DictConfig):
     return summary
 
 
-def _job_failed(error: str, summary: dict | None = None) -> dict:
+def _job_failed(error: str, summary: dict | None = None, touch: bool = True) -> dict:
     """Record a multirun job that did not complete and let the other jobs go on. Its summary.json
     says `failed` (unless the trainer wrote another status). In the command's own process (basic
     launcher) FAILED_JOBS makes the command exit 1; in a launcher's worker (joblib, submitit) the
     failure is raised, so that the launcher hands it back to the command after the batch has run."""
     FAILED_JOBS.append(error)
-    if summary is None:
+    if summary is None and not touch:
+        summary = {"status": "failed", "error": error}
+    elif summary is None:
         path = Path(HydraConfig.get().runtime.output_dir) / "summary.json"
         summary = results.read_json(path) or {}
         if summary.get("status") != "completed":  # never spoil a finished run (e.g. a bad override)
@@ -246,9 +253,14 @@ def main() -> None:
         sys.exit(2)
     except (KeyboardInterrupt, SystemExit):
         raise
-    except OSError as exc:
-        if exc.filename and not _STARTED:  # Hydra could not create the output directory
-            print(f"asyncrl: error: cannot write '{exc.filename}': {exc.strerror}", file=sys.stderr)
+    except Exception as exc:
+        # Hydra could not create the output directory, or a file in it (its log file: Hydra's
+        # logging set-up raises a ValueError from the OSError)
+        cause = exc
+        while cause is not None and not (isinstance(cause, OSError) and cause.filename):
+            cause = cause.__cause__
+        if cause is not None and not _STARTED:
+            print(f"asyncrl: error: cannot write '{cause.filename}': {cause.strerror}", file=sys.stderr)
             sys.exit(2)
         raise
     if FAILED_JOBS:

@@ -38,6 +38,10 @@ def _process_main(rank: int, cfg_container: dict, shared, parent_pid: int) -> No
     torch.set_num_threads(1)
     # Ctrl-C reaches the whole process group: the trainer alone decides how to stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SLURM signals every process of a job step before its time limit (submitit asks for USR2):
+    # the trainer alone handles it, writing the checkpoint the requeued job resumes from
+    if hasattr(signal, "SIGUSR2"):
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: shared.stop.set())
     _set_parent_death_signal()
     if os.getppid() != parent_pid:  # the trainer died before the death signal was armed
