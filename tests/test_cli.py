@@ -42,6 +42,14 @@ BAD = [
     (["method=n_step_q", "method.lstm=true"], "does not support an LSTM core"),
     (["method=one_step_q", "method.lstm=true"], "does not support an LSTM core"),
     (["method=one_step_sarsa", "method.lstm=true"], "does not support an LSTM core"),
+    (["method.t_max=0"], "method.t_max must be >= 1"),
+    (["method.gamma=0"], "method.gamma must be in (0, 1]"),
+    (["method.gamma=1.01"], "method.gamma must be in (0, 1]"),
+    (["method.optimizer=adam"], "unknown method.optimizer 'adam' (valid: shared_rmsprop, rmsprop, momentum_sgd)"),
+    (["method.network=resnet"], "unknown network 'resnet' (valid: small, nature, mlp)"),
+    (["method.network=small"], "network 'small' needs pixel observations"),  # env=toy has vectors
+    (["method=n_step_q", "method.epsilon.finals=[0.1,0.5]"], "method.epsilon.finals and .probs"),
+    (["method=n_step_q", "method.epsilon.probs=[0.5,0.3,0.3]"], "method.epsilon.finals and .probs"),
 ]
 
 
@@ -56,13 +64,22 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, needle):
     assert not list(tmp_path.glob("runs/**/summary.json"))  # no work started
 
 
-def test_unwritable_output_dir(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("not a directory")
-    res = run_cli("env=toy", f"hydra.run.dir={blocker}/run", cwd=tmp_path)
+# /proc/self exists but takes no new files, even for root: an existing, unwritable directory
+@pytest.mark.parametrize("where,needle", [
+    # Hydra's own mkdir fails first (a path under a regular file)
+    (["hydra.run.dir={tmp}/file/run"], "cannot write"),
+    # Hydra mkdirs happily, then its log file (cli.log) in the run directory fails
+    (["hydra.run.dir=/proc/self"], "cannot write '/proc/self/cli.log'"),
+    # Hydra writes nothing there: our own check is what stops the run
+    (["hydra.run.dir=/proc/self", "hydra.output_subdir=null", "hydra/job_logging=disabled"],
+     "output directory '/proc/self' is not writable"),
+], ids=["under-a-file", "hydra-log-file", "our-check"])
+def test_unwritable_output_dir(tmp_path, where, needle):
+    (tmp_path / "file").write_text("not a directory")
+    res = run_cli("env=toy", *(w.format(tmp=tmp_path) for w in where), cwd=tmp_path)
     assert res.returncode == 2, res.stderr
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("asyncrl: error:"), res.stderr
+    assert len(lines) == 1 and lines[0].startswith("asyncrl: error:") and needle in lines[0], res.stderr
 
 
 def test_tiny_run_writes_a_valid_run_directory(tmp_path):
@@ -147,32 +164,94 @@ def _children(pid):
     return out
 
 
+def _alive(pids):
+    """The processes among `pids` that still exist and are not zombies."""
+    alive = []
+    for pid in pids:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                alive.append(pid)
+        except OSError:
+            pass
+    return alive
+
+
+def _start_training(args, cwd, run, log_name):
+    """Start the console command (stdout and stderr to files); return it and its children once its
+    actor-learners are up and have finished a game."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with open(cwd / f"{log_name}.out", "w") as out, open(cwd / f"{log_name}.err", "w") as err:
+        proc = subprocess.Popen(asyncrl_cmd() + args, cwd=cwd, stdout=out, stderr=err, text=True, env=env)
+    deadline = time.time() + 120
+    children = []
+    while time.time() < deadline and proc.poll() is None:
+        children = [c for c in _children(proc.pid) if c != proc.pid]
+        episodes = run / "episodes.csv"
+        if (run / "summary.json").exists() and len(children) >= 2 and episodes.exists() and episodes.stat().st_size > 40:
+            return proc, children
+        time.sleep(0.5)
+    proc.kill()
+    proc.wait()
+    pytest.fail(f"actor-learners did not start: {(cwd / f'{log_name}.err').read_text()[-2000:]}")
+
+
+def _stop(proc, sig, children):
+    t0 = time.time()
+    proc.send_signal(sig)
+    proc.wait(timeout=30)
+    assert time.time() - t0 < 15
+    time.sleep(0.5)
+    assert not _alive(children)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_stops_cleanly(tmp_path, sig):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        asyncrl_cmd() + ["env=cartpole", "threads=2", "total_frames=100000000", "results_root=runs", "logger.interval_s=1"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )
-    summary = tmp_path / "runs/a3c/cartpole/threads2-seed0/summary.json"
-    deadline = time.time() + 120
-    children = []
-    while time.time() < deadline:
-        children = [c for c in _children(proc.pid) if c != proc.pid]
-        if summary.exists() and len(children) >= 2 and (summary.parent / "episodes.csv").stat().st_size > 40:
+    """Ctrl-C or SIGTERM: every process gone within seconds, the run `interrupted` with its checkpoint,
+    exit code 130 (the README's), and the same command then resumes the run where it stopped."""
+    args = ["env=cartpole", "threads=2", "total_frames=100000000", "results_root=runs", "logger.interval_s=1"]
+    run = tmp_path / "runs/a3c/cartpole/threads2-seed0"
+    proc, children = _start_training(args, tmp_path, run, "first")
+    _stop(proc, sig, children)
+    assert proc.returncode == 130, (tmp_path / "first.err").read_text()[-2000:]
+    s = json.loads((run / "summary.json").read_text())
+    assert s["status"] == "interrupted" and 0 < s["frames"] < 100000000
+    stopped_at = s["frames"]
+    import torch
+
+    assert torch.load(run / "checkpoint.pt", weights_only=False)["frames"] == stopped_at
+
+    # the same command again resumes from the checkpoint (and is stopped the same way)
+    proc, children = _start_training(args, tmp_path, run, "again")
+    deadline = time.time() + 60
+    while time.time() < deadline:  # until it has trained past the point where the first run stopped
+        rows = (run / "metrics.csv").read_text().splitlines()[1:]
+        if rows and int(rows[-1].split(",")[0]) > stopped_at:
             break
         time.sleep(0.5)
-    assert children, "actor-learners did not start"
-    t0 = time.time()
-    proc.send_signal(sig)
-    proc.communicate(timeout=30)
-    assert time.time() - t0 < 15
-    assert proc.returncode != 0
-    s = json.loads(summary.read_text())
-    assert s["status"] == "interrupted" and 0 < s["frames"] < 100000000
-    time.sleep(0.5)
-    assert not [c for c in children if Path(f"/proc/{c}").exists() and "Z" not in Path(f"/proc/{c}/stat").read_text().split()[2]]
+    _stop(proc, sig, children)
+    assert proc.returncode == 130
+    assert f"(resumed at {stopped_at:,})" in (tmp_path / "again.out").read_text()
+    s = json.loads((run / "summary.json").read_text())
+    assert s["status"] == "interrupted" and s["frames"] > stopped_at
+
+
+@pytest.mark.slow
+def test_actor_learners_stop_when_the_trainer_is_killed_alone(tmp_path):
+    """SIGKILL to the trainer alone (no signal reaches its actor-learners, none of its clean-up runs):
+    the kernel's parent-death signal stops every actor-learner within seconds."""
+    args = ["env=toy", "threads=2", "total_frames=100000000", "results_root=runs", "eval.episodes=0"]
+    proc, children = _start_training(args, tmp_path, tmp_path / "runs/a3c/toy/threads2-seed0", "run")
+    try:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.time() + 15
+        while _alive(children) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not _alive(children), "actor-learners outlived their trainer"
+    finally:
+        for pid in _alive(children):  # this test's own orphans, if the behaviour is broken
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.atari
@@ -229,3 +308,20 @@ def test_a_run_directory_in_use_is_refused(tmp_path):
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "in use by another asyncrl run" in lines[0], res.stderr
     assert not {"summary.json", "config.yaml", "metrics.csv", "checkpoint.pt"} & {p.name for p in run.iterdir()}
+
+
+def test_a_sweep_job_refused_by_a_run_in_use_leaves_that_run_alone(tmp_path):
+    """In a sweep, a job whose directory is in use by another run is a failed job of the sweep,
+    but the running run's summary.json is not marked failed."""
+    from asyncrl import results
+
+    run = tmp_path / "runs" / "a3c" / "toy" / "threads1-seed0"
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text(json.dumps({"status": "running", "frames": 100}))
+    lock = results.RunDirLock(run).acquire()
+    try:
+        res = run_cli("-m", "env=toy", "threads=1", "total_frames=500", "results_root=runs", cwd=tmp_path)
+    finally:
+        lock.release()
+    assert res.returncode == 1 and "in use by another asyncrl run" in res.stderr, res.stderr
+    assert json.loads((run / "summary.json").read_text()) == {"status": "running", "frames": 100}

@@ -159,23 +159,40 @@ def test_atari_same_seed_same_game(backend):
     assert not same_trace(reference, play(make_env(cfg, seed=2), actions))
 
 
+LEAN_CASES = {
+    # game, steps, overrides: each trace holds a real game over (random play), and lean is the
+    # default backend for all 57 games, so several games, action sets and observation shapes
+    "breakout-plain": ("breakout", 400, dict(noop_max=0)),
+    # seeded no-ops, sticky actions, and game overs mixed with truncated episodes (the limit falls
+    # mid-skip), with their resets
+    "breakout-noops-sticky-truncation": ("breakout", 1200, dict(noop_max=30, repeat_action_probability=0.25,
+                                                                max_episode_frames=902)),
+    "breakout-full-action-space": ("breakout", 500, dict(full_action_space=True)),
+    "asterix": ("asterix", 400, dict()),
+    "qbert-stack2-size64": ("qbert", 500, dict(frame_stack=2, screen_size=64)),
+    "space_invaders-stack3-size96-skip3": ("space_invaders", 900, dict(frame_stack=3, screen_size=96, frame_skip=3)),
+    "seaquest": ("seaquest", 800, dict()),
+}
+
+
 @pytest.mark.atari
-@pytest.mark.parametrize(
-    "overrides",
-    [
-        dict(noop_max=0),
-        # Seeded no-ops, sticky actions, and several truncated episodes with their resets.
-        dict(noop_max=30, repeat_action_probability=0.25, max_episode_frames=402),
-    ],
-    ids=["plain", "noops-sticky-truncation"],
-)
-def test_lean_backend_matches_gymnasium(overrides):
-    actions = np.random.default_rng(0).integers(4, size=400)
-    reference = play(make_env(atari(backend="gymnasium", **overrides), seed=5), actions)
-    lean = play(make_env(atari(backend="lean", **overrides), seed=5), actions)
+@pytest.mark.parametrize("case", list(LEAN_CASES))
+def test_lean_backend_matches_gymnasium(case):
+    game, steps, overrides = LEAN_CASES[case]
+    n_actions = make_env(atari(game, backend="gymnasium", **overrides), seed=5).action_space.n
+    actions = np.random.default_rng(0).integers(n_actions, size=steps)
+    reference = play(make_env(atari(game, backend="gymnasium", **overrides), seed=5), actions)
+    lean = play(make_env(atari(game, backend="lean", **overrides), seed=5), actions)
     assert same_trace(reference, lean)
-    resets = sum(1 for step in reference if isinstance(step[0], str))
-    assert resets >= (3 if "max_episode_frames" in overrides else 1)
+    steps_taken = [step for step in reference if not isinstance(step[0], str)]
+    assert any(terminated for _, _, terminated, _, _, _ in steps_taken), "no game over in the trace"
+    if "max_episode_frames" in overrides:
+        assert sum(truncated for _, _, _, truncated, _, _ in steps_taken) >= 2
+    if overrides.get("full_action_space"):
+        assert n_actions == 18 and max(actions) >= 4  # actions outside the minimal set were played
+    stack = overrides.get("frame_stack", 4)
+    size = overrides.get("screen_size", 84)
+    assert reference[0][1].shape == (stack, size, size)
 
 
 @pytest.mark.atari

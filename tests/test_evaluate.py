@@ -24,14 +24,101 @@ def toy_run(tmp_path_factory):
     return cwd / "runs/a3c/toy/threads1-seed0"
 
 
-def test_evaluate_appends_to_summary(toy_run):
-    res = sh(str(ROOT / "scripts/evaluate.py"), str(toy_run), "episodes=4", cwd=toy_run)
+def with_policy(run, dest, bias):
+    """A copy of a run whose checkpoint holds a known policy: zero head weights and the given head
+    bias, so pi (or Q) is the same in every state."""
+    import shutil
+
+    import torch
+
+    from asyncrl import results
+
+    shutil.copytree(run, dest)
+    ck = results.load_checkpoint(dest / "checkpoint.pt")
+    ck["model"]["head.weight"].zero_()
+    ck["model"]["head.bias"].copy_(torch.tensor(bias))
+    results.save_checkpoint(dest / "checkpoint.pt", ck)
+    return dest
+
+
+@pytest.mark.parametrize("bias,score", [([-20.0, 20.0], 1.0), ([20.0, -20.0], 0.0)], ids=["always-right", "always-left"])
+def test_evaluate_plays_the_checkpoint_and_appends_to_summary(toy_run, tmp_path, bias, score):
+    """The checkpoint's policy is what plays: always right reaches the corridor's end (1 per game),
+    always left walks into the wall until the time limit (0 per game)."""
+    run = with_policy(toy_run, tmp_path / "run", bias)
+    res = sh(str(ROOT / "scripts/evaluate.py"), str(run), "episodes=4", cwd=run)
     assert res.returncode == 0, res.stderr
     assert "mean" in res.stdout and "4 games" in res.stdout
-    s = json.loads((toy_run / "summary.json").read_text())
+    s = json.loads((run / "summary.json").read_text())
     last = s["evals"][-1]
     assert last["source"] == "evaluate.py" and last["episodes"] == 4 and last["frames"] == 3000
-    assert 0.0 <= last["min"] <= last["mean"] <= last["max"] <= 1.0  # the corridor pays 0 or 1
+    assert last["min"] == last["mean"] == last["max"] == score
+
+
+# ---- the evaluation protocol of a training run (the trainer's periodic and final evaluations) ----
+
+
+def pinned_run(compose_cfg, tmp_path, bias, *overrides):
+    """A real run (thread backend) whose network is pinned before training: zero head weights, the
+    given head bias, and a learning rate far too small to move them. Its final evaluation plays
+    that fixed policy (or Q) through the trainer's own evaluation path."""
+    import torch
+
+    from asyncrl import results
+    from asyncrl.runtime.trainer import Trainer
+
+    cfg = compose_cfg("env=toy", "env.length=4", "runtime=thread", "threads=1", "total_frames=20",
+                      "method.lr=1e-30", "eval.episodes=20", "logger.progress=false", *overrides)
+    tr = Trainer(cfg, tmp_path)
+    with torch.no_grad():
+        tr.model.head.weight.zero_()
+        tr.model.head.bias.copy_(torch.tensor(bias))
+    s = tr.run(results.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, 1))
+    assert s["status"] == "completed", s.get("error")
+    assert tr.model.head.weight.abs().max() < 1e-20  # still the pinned policy
+    return tr, s
+
+
+@pytest.mark.parametrize("eval_epsilon", [0.0, 1.0])
+def test_value_based_evaluation_is_eps_greedy_with_eval_epsilon(compose_cfg, tmp_path, eval_epsilon):
+    """Q prefers left everywhere: greedy evaluation (eval_epsilon=0) never leaves the wall and scores
+    0; with eval_epsilon=1 every action is random and most games reach the 4-cell corridor's end."""
+    _, s = pinned_run(compose_cfg, tmp_path, [1.0, -1.0], "method=n_step_q", f"method.eval_epsilon={eval_epsilon}")
+    mean = s["evals"][-1]["mean"]
+    assert mean == 0.0 if eval_epsilon == 0 else mean >= 0.5, mean
+
+
+@pytest.mark.parametrize("sample", [False, True])
+def test_a3c_evaluation_samples_pi_or_takes_its_argmax(compose_cfg, tmp_path, sample):
+    """pi is nearly uniform with left slightly ahead: the argmax (eval_sample=false) always goes left
+    and scores 0; sampling pi (eval_sample=true) reaches the corridor's end in most games."""
+    _, s = pinned_run(compose_cfg, tmp_path, [0.1, 0.0], "method=a3c", f"method.eval_sample={sample}")
+    mean = s["evals"][-1]["mean"]
+    assert mean >= 0.5 if sample else mean == 0.0, mean
+
+
+def test_every_evaluation_has_its_own_seed(compose_cfg, tmp_path, monkeypatch):
+    """Each evaluation of a run plays from its own seed: its env (no-op starts, initial states) and
+    its policy's random draws (A3C sampling, eps-greedy) differ from every other evaluation's."""
+    import copy
+
+    from asyncrl.runtime import trainer as trainer_mod
+
+    seen = []
+    real_evaluate = trainer_mod.evaluate
+
+    def spy(net, method, env_cfg, episodes, seed, **kwargs):
+        seen.append((seed, copy.deepcopy(method.rng).random()))  # the env's seed, the policy's first draw
+        return real_evaluate(net, method, env_cfg, episodes, seed, **kwargs)
+
+    monkeypatch.setattr(trainer_mod, "evaluate", spy)
+    tr, s = pinned_run(compose_cfg, tmp_path, [0.1, 0.0], "method=a3c", "eval.episodes=2")
+    tr._evaluate(20, 1.0)  # two more evaluations as the periodic ones run them
+    tr._evaluate(20, 2.0)
+    assert len(seen) == len(tr.evals) == 3
+    seeds, draws = zip(*seen)
+    assert len(set(seeds)) == 3, seeds
+    assert len(set(draws)) == 3, f"the evaluations' policies draw the same random numbers: {draws}"
 
 
 @pytest.mark.parametrize("args", [[], ["episodes=0"], ["bogus=1"], ["video=maybe"]])

@@ -15,13 +15,37 @@ from asyncrl.runtime.trainer import Trainer
 BACKENDS = ["process", "thread"]
 
 
-def train(compose_cfg, tmp_path, *overrides):
+def train(compose_cfg, tmp_path, *overrides, env="toy"):
     cfg = compose_cfg(
-        "env=toy", "eval.episodes=0", "logger.progress=false", "logger.interval_s=0.5", *overrides
+        f"env={env}", "eval.episodes=0", "logger.progress=false", "logger.interval_s=0.5", *overrides
     )
     tr = Trainer(cfg, tmp_path)
+    tr.initial = {k: v.clone() for k, v in tr.model.state_dict().items()}  # theta before training
     summary = tr.run(results.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
     return tr, summary
+
+
+def assert_children_trained_the_shared_model(tr, names=None):
+    """What the actor-learners did reached the trainer's own tensors (shared memory on the process
+    backend): theta moved and the shared RMSProp statistics are non-zero, for every parameter named
+    (default: all)."""
+    params = dict(tr.model.named_parameters())
+    stats = dict(zip(params, tr.stats))
+    assert stats, "shared_rmsprop keeps one statistics tensor per parameter"
+    for name in names or params:
+        assert not torch.equal(params[name].detach(), tr.initial[name]), f"theta[{name}] never moved"
+        assert stats[name].abs().sum() > 0, f"the shared statistics of {name} are all zero"
+
+
+def run_recorded(compose_cfg, tmp_path, *overrides, env="toy"):
+    """One actor-learner on the thread backend with a recording fake (tests/fakes.py): what the real
+    loop handed to each `loss`, in order."""
+    from tests import fakes
+
+    fakes.RECORDS.clear()
+    tr, s = train(compose_cfg, tmp_path, "runtime=thread", "threads=1", *overrides, env=env)
+    assert s["status"] == "completed", s.get("error")
+    return tr, list(fakes.RECORDS)
 
 
 @pytest.mark.parametrize("runtime", BACKENDS)
@@ -38,6 +62,7 @@ def test_budget_is_exact(compose_cfg, tmp_path, runtime):
     assert {r["actor"] for r in rows} == {"0", "1"}
     assert results.read_json(tmp_path / "summary.json")["status"] == "completed"
     assert (tmp_path / "checkpoint.pt").exists()
+    assert_children_trained_the_shared_model(tr, ["head.bias"])  # the fake's only non-zero gradient
 
 
 @pytest.mark.parametrize("runtime", BACKENDS)
@@ -83,20 +108,38 @@ def test_target_refresh_when_T_crosses_a_multiple():
     assert target_refresh_due(79_990, 120_010, 40_000)
 
 
-@pytest.mark.parametrize("interval,changes", [(10**9, False), (50, True)])
-def test_target_network_changes_only_at_refresh(compose_cfg, tmp_path, interval, changes):
-    cfg = compose_cfg(
-        "env=toy", "eval.episodes=0", "logger.progress=false", "runtime=thread", "threads=1",
-        "total_frames=400", "method.name=tests.fakes:TargetMethod", f"method.target_interval_frames={interval}",
-    )
-    tr = Trainer(cfg, tmp_path)
-    initial = tr.target.head.bias.clone()
-    s = tr.run(results.RunLog(cfg, tmp_path, (), 2))
-    assert s["status"] == "completed"
-    assert not torch.equal(tr.model.head.bias, initial)  # theta moved at every update
-    assert torch.equal(tr.target.head.bias, initial) != changes
-    if changes:  # T = 400 is a multiple of 50: the last update refreshed theta- from theta
-        assert torch.equal(tr.target.head.bias, tr.model.head.bias)
+@pytest.mark.parametrize("env,interval", [
+    ("toy", 50), ("toy", 10**9), pytest.param("pong", 100, marks=pytest.mark.atari),  # pong: frame skip 4
+])
+def test_target_network_is_refreshed_exactly_when_T_crosses_a_multiple(compose_cfg, tmp_path, env, interval):
+    """theta- starts as theta and is set to theta right after the update that makes T (in frames,
+    = agent steps x frame skip) cross a multiple of I_target, and at no other time."""
+    total = 400
+    tr, recs = run_recorded(compose_cfg, tmp_path, "method.name=tests.fakes:TargetRecorder",
+                            f"method.target_interval_frames={interval}", f"total_frames={total}", env=env)
+    assert tr.skip == (4 if env == "pong" else 1)
+    expected, T, refreshes = tr.initial["head.bias"], 0, 0
+    for k, r in enumerate(recs):
+        assert torch.equal(r["target_bias"], expected), f"theta- seen by rollout {k} (T={T})"
+        after = T + r["n"] * tr.skip
+        if T // interval < after // interval:  # refreshed from theta after this update = theta' of the next
+            expected = recs[k + 1]["bias"] if k + 1 < len(recs) else tr.model.head.bias.detach()
+            refreshes += 1
+        T = after
+    assert T == total and refreshes == total // interval
+    assert torch.equal(tr.target.head.bias, expected)
+    assert not torch.equal(tr.model.head.bias, tr.initial["head.bias"])  # theta moved at every update
+
+
+def test_target_network_refresh_reaches_the_trainer_on_the_process_backend(compose_cfg, tmp_path):
+    """Actor-learner processes refresh the one shared theta-: with T ending on a multiple of I_target,
+    the trainer's theta- is its theta after the run."""
+    tr, s = train(compose_cfg, tmp_path, "runtime=process", "threads=2", "total_frames=400",
+                  "method.name=tests.fakes:TargetMethod", "method.target_interval_frames=400")
+    assert s["status"] == "completed", s.get("error")
+    assert not torch.equal(tr.target.head.bias, tr.initial["head.bias"])
+    for name, p in tr.target.named_parameters():
+        assert torch.equal(p, dict(tr.model.named_parameters())[name]), name
 
 
 METHOD_NAMES = ["a3c", "a3c_lstm", "one_step_q", "one_step_sarsa", "n_step_q"]
@@ -113,6 +156,7 @@ def test_every_method_runs_on_both_backends(compose_cfg, tmp_path, method, runti
     assert s["frames"] == 600 and s["evals"][-1]["episodes"] == 2
     header = (tmp_path / "metrics.csv").read_text().splitlines()[0].split(",")
     assert set(tr.method_cls.stat_keys) <= set(header)
+    assert_children_trained_the_shared_model(tr)
 
 
 @pytest.mark.parametrize("optimizer", ["rmsprop", "momentum_sgd"])
@@ -122,20 +166,41 @@ def test_optimizer_variants_run(compose_cfg, tmp_path, optimizer):
     assert s["status"] == "completed" and tr.stats == []  # no shared statistics for these
 
 
-def test_lstm_state_is_carried_and_reset(compose_cfg):
-    """A3C LSTM: a rollout's stored state0 is the state the acting left, and it is zero at episode start."""
+def test_lstm_state_is_carried_and_reset(compose_cfg, tmp_path):
+    """A3C LSTM through the real loop: every rollout replays from the state the acting ended the
+    previous rollout with (bit for bit), from zeros after every episode end, and without a graph."""
+    _, recs = run_recorded(
+        compose_cfg, tmp_path, "method.name=tests.fakes:RecurrentRecorder", "method.lstm=true",
+        "method.lstm_size=8", "method.t_max=3", "env.length=3", "env.max_steps=7", "total_frames=400",
+    )
+    carried = reset = 0
+    for prev, cur in zip([None] + recs[:-1], recs):
+        assert cur["state0"] is not None and not cur["state0_has_graph"]
+        h0, c0 = cur["state0"]
+        if prev is None or prev["terminated"] or prev["truncated"]:
+            assert not h0.any() and not c0.any(), "an episode must start from the zero state"
+            reset += prev is not None
+        else:
+            assert h0.any() and c0.any()
+            assert torch.equal(h0, prev["end_state"][0]) and torch.equal(c0, prev["end_state"][1])
+            carried += 1
+    ends = {(r["terminated"], r["truncated"]) for r in recs}
+    assert carried >= 20 and reset >= 20 and {(True, False), (False, True)} <= ends, (carried, reset, ends)
+
+
+def test_lstm_unroll_replays_the_acting_steps(compose_cfg):
+    """The loss replays a rollout with Network.unroll from the stored state; it must give what the
+    batch-1 acting steps gave, and a finite gradient."""
     from asyncrl.methods import Rollout, build_network, get_method
 
     cfg = compose_cfg("method=a3c_lstm", "env=toy")
     net = build_network(get_method("a3c_lstm"), cfg.method, cfg.env, (8,), 2)
     obs = torch.eye(8)[:4]
     state = net.initial_state()
-    assert all(float(x.abs().sum()) == 0 for x in state)
     with torch.no_grad():
         for t in range(3):
             _, _, state = net(obs[t : t + 1], state)
         out_step, v_step, _ = net(obs[3:4], state)
-    # replaying s_0..s_3 from the initial state reproduces the stepwise outputs exactly
     out, v, _ = net.unroll(obs, net.initial_state())
     assert torch.allclose(out[3], out_step[0], atol=1e-6) and torch.allclose(v[3], v_step[0], atol=1e-6)
     method = get_method("a3c_lstm")(cfg.method, 2, 0, 0)
@@ -143,6 +208,115 @@ def test_lstm_state_is_carried_and_reset(compose_cfg):
     loss, _ = method.loss(net, None, r)
     grads = torch.autograd.grad(loss, list(net.parameters()))
     assert all(torch.isfinite(g).all() for g in grads)
+
+
+def test_a_time_limit_reaches_the_learner_as_truncated_not_terminated(compose_cfg, tmp_path):
+    """The loop cuts rollouts at t_max and at episode ends, and keeps the env's two ends apart: the
+    time limit arrives as truncated (bootstrap), the goal as terminated (no bootstrap)."""
+    _, left = run_recorded(compose_cfg, tmp_path, "method.name=tests.fakes:AlwaysLeft", "env.max_steps=7",
+                           "method.t_max=5", "total_frames=70")
+    # 7 steps into the wall per episode: a t_max cut, then the time limit
+    assert [(r["n"], r["terminated"], r["truncated"]) for r in left] == [(5, False, False), (2, False, True)] * 10
+    _, right = run_recorded(compose_cfg, tmp_path, "method.name=tests.fakes:AlwaysRight", "env.length=4",
+                            "method.t_max=5", "total_frames=30")
+    assert [(r["n"], r["terminated"], r["truncated"], r["rewards"]) for r in right] == [
+        (3, True, False, [0.0, 0.0, 1.0])] * 10
+
+
+@pytest.mark.parametrize("clip", [0.0, 1.0])
+def test_the_loop_applies_the_annealed_learning_rate_and_the_gradient_clip(compose_cfg, tmp_path, clip):
+    """theta moves by exactly lr(T) * clip(d theta) per rollout, with lr(T) = lr * (1 - T / total_frames)
+    at the T the rollout started from, and the rollout's gradient clipped to max_grad_norm."""
+    from tests.fakes import ScaledGradient
+
+    lr, total = 0.01, 300
+    _, recs = run_recorded(
+        compose_cfg, tmp_path, "method.name=tests.fakes:ScaledGradient", "method.optimizer=momentum_sgd",
+        "method.rmsprop_alpha=0", f"method.lr={lr}", f"method.max_grad_norm={clip}", f"total_frames={total}",
+    )
+    norm = ScaledGradient.SCALE * 2 ** 0.5  # -SCALE on each of the toy's two action biases
+    scale = clip / norm if 0 < clip < norm else 1.0
+    T = 0  # the global frame count each rollout started from (one actor-learner, frame skip 1)
+    for prev, cur in zip(recs, recs[1:]):
+        expected = lr * (1 - T / total) * ScaledGradient.SCALE * scale
+        step = cur["bias"] - prev["bias"]
+        assert torch.allclose(step, torch.full_like(step, expected), rtol=1e-4, atol=1e-8), (T, step, expected)
+        T += prev["n"]
+    assert len(recs) > 20 and T > total * 0.8
+
+
+def test_the_loop_applies_epsilon_at_the_global_frame_count(compose_cfg, tmp_path):
+    """Value-based exploration follows T: eps falls from 1 to its final value (here 0) over
+    epsilon.anneal_frames global frames, after which every action is theta's greedy one."""
+    _, recs = run_recorded(
+        compose_cfg, tmp_path, "method=n_step_q", "method.name=tests.fakes:RecordingNStepQ",
+        "method.epsilon.finals=[0.0]", "method.epsilon.probs=[1.0]", "method.epsilon.anneal_frames=600",
+        "total_frames=1200",
+    )
+
+    starts = [0]  # the global frame count each rollout started from (one actor-learner, frame skip 1)
+    for r in recs:
+        starts.append(starts[-1] + len(r["actions"]))
+
+    def off_greedy(lo, hi):
+        pairs = [(a, g) for T, r in zip(starts, recs) if lo <= T < hi for a, g in zip(r["actions"], r["greedy"])]
+        assert len(pairs) >= 80
+        return sum(a != g for a, g in pairs) / len(pairs)
+
+    assert off_greedy(0, 100) > 0.3  # eps near 1: random actions, half of them off the greedy one
+    assert 0.0 < off_greedy(300, 500) < off_greedy(0, 100)
+    assert off_greedy(600, 1200) == 0.0  # eps has reached 0
+
+
+def test_sarsa_executes_the_next_action_it_bootstrapped_from(compose_cfg, tmp_path):
+    """SARSA's a' is drawn in s_T, handed to the loss, and executed first in the next rollout, without
+    a new draw; at a time limit it is handed to the loss but never executed (the game restarts)."""
+    _, log = run_recorded(
+        compose_cfg, tmp_path, "method=one_step_sarsa", "method.name=tests.fakes:RecordingSarsa",
+        "method.t_max=3", "env.length=4", "env.max_steps=7", "total_frames=600",
+    )
+    carried, drawn, seen = None, [], {"cut": 0, "terminated": 0, "truncated": 0}
+    for event in log:
+        if event[0] == "act":
+            drawn.append(event[2])
+            continue
+        _, _, actions, next_action, terminated, truncated = event
+        chosen = ([carried] if carried is not None else []) + drawn  # in the order they were chosen
+        if terminated:
+            assert next_action is None and actions == chosen
+        else:
+            assert actions == chosen[:-1] and next_action == chosen[-1]
+        kind = "terminated" if terminated else "truncated" if truncated else "cut"
+        seen[kind] += 1
+        carried = next_action if kind == "cut" else None
+        drawn = []
+    assert min(seen.values()) >= 10, seen
+
+
+def test_a_restored_trainer_holds_the_saved_theta_target_and_statistics(compose_cfg, tmp_path):
+    """Resume starts from exactly what was saved: theta, theta- and the shared RMSProp statistics,
+    tensor for tensor, and T. A restore that loaded nothing (or the wrong thing) would start from
+    the seed's initial network, which the run has moved away from."""
+    (tmp_path / "run").mkdir()
+    tr, s = train(compose_cfg, tmp_path / "run", "method=n_step_q", "runtime=thread", "threads=1",
+                  "total_frames=430", "method.target_interval_frames=200")
+    assert s["status"] == "completed", s.get("error")
+    ck = results.load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    restored = Trainer(tr.cfg, tmp_path / "run", ck)
+    fresh = Trainer(tr.cfg, tmp_path / "run")
+
+    def tensors(t):
+        return {"theta": list(t.model.state_dict().values()), "target": list(t.target.state_dict().values()),
+                "stats": list(t.stats)}
+
+    trained, got, initial = tensors(tr), tensors(restored), tensors(fresh)
+    for key in trained:
+        assert len(got[key]) == len(trained[key]) > 0
+        assert all(torch.equal(a, b) for a, b in zip(got[key], trained[key])), f"{key} differs after restore"
+        assert not all(torch.equal(a, b) for a, b in zip(initial[key], trained[key])), f"{key} never changed"
+    # theta- was refreshed at 400 frames and theta moved on: the two are not interchangeable
+    assert not all(torch.equal(a, b) for a, b in zip(trained["theta"], trained["target"]))
+    assert restored.start_frames == 430 and restored.evals == tr.evals
 
 
 def test_restore_refuses_a_checkpoint_without_the_shared_statistics(compose_cfg, tmp_path):
@@ -207,3 +381,14 @@ def test_a_run_directory_is_used_by_one_run_at_a_time(tmp_path):
             "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == -9
     results.RunDirLock(tmp_path).acquire().release()
+
+
+def test_a_run_older_than_a_protocol_key_keeps_its_protocol():
+    """A run saved before env.fire_reset existed played without it: resuming it with the key on
+    is a different run, not a silent protocol change."""
+    from asyncrl.config import identity_differences
+
+    saved = {"env": {"game": "breakout"}, "threads": 2}
+    assert identity_differences(saved, {"env": {"game": "breakout", "fire_reset": False}, "threads": 2}) == []
+    assert identity_differences(saved, {"env": {"game": "breakout", "fire_reset": True}, "threads": 2}) == [
+        "env.fire_reset: False -> True"]

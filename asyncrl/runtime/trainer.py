@@ -202,8 +202,9 @@ class Trainer:
     def frames(self) -> int:
         return self.budget.done * self.skip
 
-    def lr(self) -> float:
-        return linear_lr(self.cfg.method.lr, self.frames(), self.total_frames)
+    def lr(self, frames: Optional[int] = None) -> float:
+        """The learning rate at T = `frames` (default: now)."""
+        return linear_lr(self.cfg.method.lr, self.frames() if frames is None else frames, self.total_frames)
 
     def _drain(self, timeout: float) -> None:
         q = self.shared.queue
@@ -254,9 +255,11 @@ class Trainer:
         """Evaluate a snapshot of the shared model taken now (training goes on meanwhile)."""
         cfg = self.cfg
         net = copy.deepcopy(self.model)
-        method = self.method_cls(cfg.method, self.spec.n_actions, EVAL_RANK, cfg.seed)
-        scores = evaluate(net, method, cfg.env, int(cfg.eval.episodes), seed=cfg.seed + 10_007 * (1 + len(self.evals)),
-                          cancelled=self._cancel_eval.is_set)
+        # one seed per evaluation, for its env and for its policy's random draws alike (a policy
+        # seeded from cfg.seed alone would replay the same draws in every evaluation)
+        seed = cfg.seed + 10_007 * (1 + len(self.evals))
+        method = self.method_cls(cfg.method, self.spec.n_actions, EVAL_RANK, seed)
+        scores = evaluate(net, method, cfg.env, int(cfg.eval.episodes), seed=seed, cancelled=self._cancel_eval.is_set)
         if scores is None:
             return
         entry = {"frames": frames, "wall_time_s": round(wall, 3), **summarize(scores)}
