@@ -27,6 +27,10 @@ class EnvCfg:
     repeat_action_probability: float = 0.0  # sticky actions; 0 is the 2016 protocol
     max_episode_frames: int = 108_000  # 30 minutes of emulator time; hitting it truncates
     full_action_space: bool = False  # 18 actions instead of the game's minimal set
+    terminal_on_life_loss: bool = False  # a lost life ends the learning episode (no bootstrap, LSTM
+    #                                      reset) while the game goes on; scores stay whole games
+    fire_reset: bool = False  # press FIRE after a reset and a lost life (set per game in conf/env/
+    #                           for the games that wait for it: scripts/fire_games.py)
     backend: str = "gymnasium"  # Atari path: "gymnasium" wrappers or "lean" (ALE directly)
     length: int = 8  # toy env: corridor length
     max_steps: int = 30  # toy env: steps before truncation
@@ -117,6 +121,9 @@ def _cores(cap: Any = 16) -> int:
 # only change how a run is evaluated or reported.
 RUN_IDENTITY = ("method", "env", "threads", "seed", "total_frames", "runtime")
 NOT_IDENTITY = ("method.eval_epsilon", "method.eval_sample")
+# Keys added after runs were written without them, with the value those runs had: such a run is
+# compared as if it had recorded that value (an old run never silently changes its protocol).
+LEGACY = {"env.terminal_on_life_loss": False, "env.fire_reset": False}
 
 
 def identity_differences(saved: dict, current: dict) -> List[str]:
@@ -136,6 +143,8 @@ def identity_differences(saved: dict, current: dict) -> List[str]:
 
     pick = lambda d: {k: v for k, v in d.items() if k in RUN_IDENTITY}  # noqa: E731
     old, new = flat(pick(saved)), flat(pick(current))
+    if "env" in saved:
+        old = {**{k: v for k, v in LEGACY.items() if k not in old}, **old}
     diffs = []
     for key, value in new.items():
         if key in NOT_IDENTITY or key not in old:

@@ -9,6 +9,13 @@ the gymnasium API and the same contract:
 - ``terminated`` is a true game over (all lives lost, never a single life loss); ``truncated`` is
   the time limit. They are never merged: truncation bootstraps, termination does not. Both can
   be true at once when the game ends on the limit's last step; termination then wins.
+- ``info["life_lost"]`` is true on the step that loses a life without ending the game (never
+  on a game over, never on games without lives). The game goes on: what a lost life means for
+  learning is the runtime's business (``env.terminal_on_life_loss``).
+- With ``cfg.fire_reset`` (set per game in conf/env/, for the games that wait for FIRE to launch
+  the ball), the env presses FIRE for one agent step after every reset (after the no-ops) and
+  after every lost life, so that no policy can stall a game at its serve. Those steps' rewards
+  count in the score; their frames are the env's, not agent steps.
 - Atari observations are uint8 ``(frame_stack, screen_size, screen_size)``, most recent frame
   last. Every call returns a fresh array the caller may keep. Atari ``info`` also carries
   ``lives``, ``episode_frame_number`` and ``frame_number``.
@@ -59,6 +66,8 @@ def make_env(cfg: Any, seed: int, render: bool = False) -> gym.Env:
             env = _LeanAtari(cfg)
         else:
             raise ValueError(f"unknown Atari backend {cfg.backend!r} (gymnasium | lean)")
+        if getattr(cfg, "fire_reset", False):
+            env = _FireReset(env)
     elif cfg.kind == "cartpole":
         env = gym.make("CartPole-v1", render_mode="rgb_array" if render else None)
     elif cfg.kind == "toy":
@@ -123,6 +132,7 @@ class _RewardsAndSeed(gym.Wrapper):
         super().__init__(env)
         self._clip = bool(clip_rewards)
         self._pending_seed: int | None = int(seed)
+        self._lives = 0
         # Seeded too so that code sampling random actions is as reproducible as the env.
         self.action_space.seed(int(seed))
 
@@ -130,12 +140,17 @@ class _RewardsAndSeed(gym.Wrapper):
         if seed is None:
             seed = self._pending_seed
         self._pending_seed = None
-        return self.env.reset(seed=seed, options=options)
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._lives = info.get("lives", 0)
+        return obs, info
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
         raw = float(reward)
         info["raw_reward"] = raw
+        lives = info.get("lives", 0)
+        info["life_lost"] = lives < self._lives and not terminated
+        self._lives = lives
         reward = min(1.0, max(-1.0, raw)) if self._clip else raw
         return obs, reward, terminated, truncated, info
 
@@ -171,6 +186,41 @@ def _gymnasium_atari(cfg: Any) -> gym.Env:
         grayscale_obs=True,
     )
     return FrameStackObservation(env, cfg.frame_stack)
+
+
+class _FireReset(gym.Wrapper):
+    """Press FIRE for one agent step after a reset and after a lost life (games that wait for it).
+
+    Games such as Breakout do nothing until FIRE launches the ball, after the start and after
+    every lost life: a policy that never presses FIRE would play until the 30-minute cap. The
+    forced step's reward is added to the step it follows (the score stays the whole game's), and
+    if it ends the game, that step ends the game."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        meanings = env.unwrapped.get_action_meanings()
+        if "FIRE" not in meanings:
+            raise ValueError(f"fire_reset: this game's action set has no FIRE ({meanings})")
+        self._fire = meanings.index("FIRE")
+        self._lives = 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        obs, _, terminated, truncated, info = self.env.step(self._fire)
+        if terminated or truncated:  # a game over within one step of the start: start again
+            obs, info = self.env.reset(options=options)
+        self._lives = info.get("lives", 0)
+        return obs, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        lives = info.get("lives", 0)
+        if lives < self._lives and not (terminated or truncated):
+            obs, more, terminated, truncated, info = self.env.step(self._fire)
+            reward += more
+            lives = info.get("lives", 0)
+        self._lives = lives
+        return obs, reward, terminated, truncated, info
 
 
 class _FreshFinalFrame(AtariPreprocessing):
@@ -251,6 +301,9 @@ class _LeanAtari(gym.Env):
         terminated = ale.game_over(with_truncation=False)
         truncated = ale.game_truncated()
         return self._stack.copy(), float(reward), terminated, truncated, self._info()
+
+    def get_action_meanings(self) -> list[str]:
+        return self._atari.get_action_meanings()
 
     def _resize(self, screen: np.ndarray) -> np.ndarray:
         return cv2.resize(screen, self._size, interpolation=cv2.INTER_AREA)

@@ -253,6 +253,8 @@ class RunLog:
             "optimizer": cfg.method.optimizer,
             "frame_skip": int(cfg.env.frame_skip),
             "eval_protocol": f"noop_starts_{int(cfg.env.noop_max)}",
+            "terminal_on_life_loss": bool(getattr(cfg.env, "terminal_on_life_loss", False)),  # learning only
+            "fire_reset": bool(getattr(cfg.env, "fire_reset", False)),
             "versions": versions(),
         }
         self._stat_sums: Dict[str, float] = {}
@@ -332,7 +334,7 @@ class RunLog:
             "frames_per_s": (frames - self._last_row_frames) / dt if dt > 0 else 0.0,
             "episodes": len(self._ep_scores),
             "score_mean": _mean(self._ep_scores) if self._ep_scores else "",
-            "lr": tr.lr(),
+            "lr": tr.lr(frames),  # at this row's T, read once above (T moves on meanwhile)
         }
         for k in ["loss", "grad_norm"] + self.stat_keys:
             row[k] = self._stat_sums[k] / self._stat_n if self._stat_n and k in self._stat_sums else ""

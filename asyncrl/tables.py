@@ -25,7 +25,7 @@ EPISODE_COLUMNS = ["frames", "wall_time_s", "actor", "score", "length"]
 SUMMARY_COLUMNS = [
     "method", "env", "threads", "seed", "runtime", "status", "cores", "total_frames", "frames",
     "wall_time_s", "frames_per_s", "final_score", "lr", "network", "frame_skip", "eval_protocol",
-    "evals", "run_dir",
+    "terminal_on_life_loss", "evals", "run_dir",
 ]
 _INT_COLUMNS = ["threads", "seed", "cores", "total_frames", "frames", "frame_skip"]
 
@@ -74,14 +74,24 @@ def _read_data_csv(name: str) -> pd.DataFrame:
         return pd.read_csv(f)
 
 
-def reference_scores() -> pd.DataFrame:
-    """Human-starts random and human scores per game, indexed by ALE id (columns game, random, human).
+REFERENCES = ("human_starts", "noop")  # the two evaluation protocols the reference table covers
 
-    These are the references the paper's Table 1 is normalized with: Nair et al.
-    2015 for 49 games, van Hasselt et al. 2016 for the other 8.
+
+def reference_scores(references: str = "human_starts") -> pd.DataFrame:
+    """Random and human scores per game, indexed by ALE id (columns game, random, human), for one
+    evaluation protocol: a score is normalized with the references of the protocol it was played in.
+
+    ``human_starts``: the references the paper's Table 1 is normalized with (Nair et al. 2015 for
+    49 games, van Hasselt et al. 2016 for the other 8). ``noop``: the no-op-starts references
+    (random: Mnih et al. 2015 and Wang et al. 2016; human: Wang et al. 2016), for our runs, which
+    are evaluated from no-op starts.
     """
-    ref = _read_data_csv("atari_reference_scores.csv")
-    return ref.set_index("ale_id")[["game", "random", "human"]]
+    if references not in REFERENCES:
+        raise ValueError(f"unknown references {references!r} (valid: {', '.join(REFERENCES)})")
+    ref = _read_data_csv("atari_reference_scores.csv").set_index("ale_id")
+    if references == "noop":
+        ref = ref.drop(columns=["random", "human"]).rename(columns={"random_noop": "random", "human_noop": "human"})
+    return ref[["game", "random", "human"]]
 
 
 def paper_scores() -> pd.DataFrame:
@@ -122,7 +132,21 @@ def load_runs(root: str | Path) -> pd.DataFrame:
         runs[col] = pd.to_numeric(runs[col], errors="coerce").astype(float)
     runs["status"] = runs["status"].fillna("unknown").astype(object)
     runs["runtime"] = runs["runtime"].fillna("unknown").astype(object)
+    # runs written before the option existed never ended learning at a lost life
+    runs["terminal_on_life_loss"] = [v is True or v == 1 for v in runs["terminal_on_life_loss"]]
     return runs
+
+
+def protocol_label(runs: pd.DataFrame) -> str:
+    """The protocols of a set of Atari runs, for table titles and notes: evaluation starts and what
+    a lost life meant for learning, e.g. "noop_starts_30, lost life not terminal"."""
+    if runs.empty:
+        return "no-op starts"
+    labels = sorted({
+        f"{r.eval_protocol}, lost life {'terminal' if r.terminal_on_life_loss else 'not terminal'}"
+        for r in runs.itertuples() if isinstance(r.eval_protocol, str)
+    })
+    return "; ".join(labels) or "no-op starts"
 
 
 def completed_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -359,24 +383,27 @@ def hns(score, random, human, video_pinball_rule: bool = True):
     return float(result) if np.ndim(result) == 0 else result
 
 
-def hns_per_game(scores_by_method: pd.DataFrame, video_pinball_rule: bool = True) -> pd.DataFrame:
-    """Per-game human-normalized scores: same shape as the input (rows = ALE ids, columns = methods).
+def hns_per_game(scores_by_method: pd.DataFrame, video_pinball_rule: bool = True,
+                 references: str = "human_starts") -> pd.DataFrame:
+    """Per-game human-normalized scores: same shape as the input (rows = ALE ids, columns = methods),
+    with the random/human references of ``references`` (see :func:`reference_scores`).
 
     Rows whose id has no reference score (CartPole, toy envs) are dropped; NaN scores stay NaN.
     """
-    ref = reference_scores()
+    ref = reference_scores(references)
     scores = scores_by_method.loc[scores_by_method.index.isin(ref.index)]
     rnd, hum = ref.loc[scores.index, "random"], ref.loc[scores.index, "human"]
     return scores.apply(lambda col: hns(col.astype(float), rnd, hum, video_pinball_rule))
 
 
-def human_normalized_table(scores_by_method: pd.DataFrame, video_pinball_rule: bool = True) -> pd.DataFrame:
+def human_normalized_table(scores_by_method: pd.DataFrame, video_pinball_rule: bool = True,
+                           references: str = "human_starts") -> pd.DataFrame:
     """Per method (a column of ``scores_by_method``, rows = ALE ids, raw scores): the mean and median
     over games of :func:`hns`, and ``games``, the number of games with a score.
 
     Each method is summarized over its own games (a missing game just lowers ``games``).
     """
-    per_game = hns_per_game(scores_by_method, video_pinball_rule)
+    per_game = hns_per_game(scores_by_method, video_pinball_rule, references)
     return pd.DataFrame({
         "games": per_game.count(),
         "mean": per_game.mean(),
@@ -408,29 +435,32 @@ def paper_table1() -> pd.DataFrame:
     return table
 
 
-def table1(our_scores: pd.DataFrame, protocol: str = "no-op starts") -> pd.DataFrame:
+def table1(our_scores: pd.DataFrame, protocol: str = "no-op starts", references: str = "noop") -> pd.DataFrame:
     """Table 1 with the paper alongside: one row per (source, method), columns games/mean/median.
 
-    Sources: ``ours (<protocol>)`` from ``our_scores`` (rows = ALE ids, columns = our methods);
+    Sources: ``ours (<protocol>, <references> references)`` from ``our_scores`` (rows = ALE ids,
+    columns = our methods), normalized with the references of our evaluation protocol (no-op
+    starts); the paper's rows keep the human-starts references they were published with;
     ``paper, same games``: the paper's Table S3 columns normalized over only the Atari games we
     have (a like-for-like comparison, when ours cover fewer than 57); ``paper Table 1``: as printed
     (57 games; 49 for DQN and Gorila, human starts).
     """
     parts = []
-    ours = human_normalized_table(our_scores)
+    ours = human_normalized_table(our_scores, references=references)
     ours = ours[ours["games"] > 0]
     if not ours.empty:
-        parts.append(ours.assign(source=f"ours ({protocol})"))
-        games = hns_per_game(our_scores).dropna(how="all").index
+        label = "no-op" if references == "noop" else "human-starts"
+        parts.append(ours.assign(source=f"ours ({protocol}; {label} references)"))
+        games = hns_per_game(our_scores, references=references).dropna(how="all").index
         paper_same = human_normalized_table(paper_scores().loc[games].drop(columns="game"))
         paper_same = paper_same[paper_same["games"] > 0].rename(index=PAPER_LABELS)
-        parts.append(paper_same.assign(source=f"paper Table S3, same {len(games)} games (human starts)"))
+        parts.append(paper_same.assign(source=f"paper Table S3, same {len(games)} games (human starts; human-starts references)"))
     printed = pd.DataFrame(
         {"games": [49 if m in ("dqn", "gorila") else 57 for m in PAPER_TABLE1],
          "mean": [v[0] for v in PAPER_TABLE1.values()],
          "median": [v[1] for v in PAPER_TABLE1.values()]},
         index=pd.Index([PAPER_LABELS[m] for m in PAPER_TABLE1], name="method"))
-    parts.append(printed.assign(source="paper Table 1 (human starts)"))
+    parts.append(printed.assign(source="paper Table 1 (human starts; human-starts references)"))
     table = pd.concat(parts).reset_index()
     return table[["source", "method", "games", "mean", "median"]]
 

@@ -37,8 +37,7 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float) -> tupl
     written: list[Path] = []
     done = T.completed_runs(runs)
     atari = done[done["env"].isin(T.reference_scores().index)]  # the protocol label of the Atari runs
-    protocols = sorted(atari["eval_protocol"].dropna().unique())
-    protocol = ", ".join(protocols) if protocols else "no-op starts"
+    protocol = T.protocol_label(atari)
 
     paper1 = T.paper_table1().reset_index()
     written += T.write_table(paper1, tables_dir, "paper_table1", "Paper Table 1 recomputed from Table S3", notes=[
@@ -53,9 +52,11 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float) -> tupl
     written += T.write_table(T.table1(T.scores_by_method(finals), protocol), tables_dir, "table1_hns",
                              "Human-normalized scores (paper Table 1 layout)", notes=[
         HNS_NOTE,
-        f"Ours: evaluation protocol {protocol}, mean final score over the seeds of the completed runs with "
-        "the largest thread count per (method, game). The paper evaluated from human starts, which are "
-        "not public: the rows are not strictly comparable.",
+        f"Ours: evaluation protocol {protocol}, normalized with the no-op-starts random/human references "
+        "(random: Mnih et al. 2015 / Wang et al. 2016; human: Wang et al. 2016); mean final score over the "
+        "seeds of the completed runs with the largest thread count per (method, game). The paper's rows "
+        "are human starts, normalized with the human-starts references it used (human starts are not "
+        "public): the rows are not strictly comparable.",
         "'paper Table S3, same N games' restricts the paper's scores to the Atari games we ran.",
     ])
 

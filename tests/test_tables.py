@@ -277,14 +277,27 @@ def test_table1_ours_beside_the_paper(tmp_path):
     make_run(tmp_path, "a3c", "breakout", 2, 0, final_score=27.9)
     make_run(tmp_path, "a3c", "pong", 2, 0, final_score=-1.25)
     make_run(tmp_path, "a3c", "cartpole", 2, 0, final_score=500.0)
-    table = T.table1(T.scores_by_method(T.final_scores(T.load_runs(tmp_path))))
+    scores = T.scores_by_method(T.final_scores(T.load_runs(tmp_path)))
+    table = T.table1(scores)
+    # ours: evaluated from no-op starts, so normalized with the no-op references
+    # (Breakout random 1.7 / human 30.5, Pong -20.7 / 14.6), and labelled so
     ours = table[table["source"].str.startswith("ours")].set_index("method")
-    assert ours.loc["a3c", ["games", "mean", "median"]].tolist() == pytest.approx([2, 75.0, 75.0])
+    assert ours["source"].iloc[0] == "ours (no-op starts; no-op references)"
+    breakout, pong = 100 * (27.9 - 1.7) / (30.5 - 1.7), 100 * (-1.25 + 20.7) / (14.6 + 20.7)
+    assert ours.loc["a3c", ["games", "mean", "median"]].tolist() == pytest.approx(
+        [2, (breakout + pong) / 2, (breakout + pong) / 2])
+    # with the human-starts references instead, the same scores are 100% and 50%
+    hs = T.table1(scores, references="human_starts")
+    assert hs[hs["source"].str.startswith("ours")]["mean"].tolist() == pytest.approx([75.0])
+    # the paper's rows keep the human-starts references they were published with
     same = table[table["source"].str.contains("same 2 games")].set_index("method")
+    assert same["source"].iloc[0].endswith("(human starts; human-starts references)")
     expected = T.hns(pd.Series([681.9, 5.6]), pd.Series([1.6, -18.0]), pd.Series([27.9, 15.5])).mean()
     assert same.loc["A3C FF, 4 days", "mean"] == pytest.approx(expected)
-    printed = table[table["source"] == "paper Table 1 (human starts)"].set_index("method")
+    printed = table[table["source"] == "paper Table 1 (human starts; human-starts references)"].set_index("method")
     assert printed.loc["A3C LSTM, 4 days", "mean"] == 623.0
+    with pytest.raises(ValueError, match="unknown references"):
+        T.reference_scores("sticky")
 
 
 # ---------------------------------------------------------------------------------------- script
@@ -330,3 +343,12 @@ def test_make_tables_without_runs(tmp_path):
     paper = pd.read_csv(out / "tables" / "paper_table1.csv").set_index("method")
     assert paper.loc["a3c_lstm", "mean"] == pytest.approx(623.1, abs=0.05)
     assert "| a3c (paper) | 1.0 | 2.1 | 3.7 | 6.9 | 12.5 |" in (out / "tables" / "table2_speedup.md").read_text()
+
+
+def test_protocol_label_names_the_life_loss_setting(tmp_path):
+    make_run(tmp_path, "a3c", "breakout", 2, 0, final_score=27.9)
+    runs = T.load_runs(tmp_path)
+    assert not runs["terminal_on_life_loss"].iloc[0]  # absent from an older summary: not terminal
+    assert T.protocol_label(runs) == "noop_starts_30, lost life not terminal"
+    runs["terminal_on_life_loss"] = True
+    assert T.protocol_label(runs) == "noop_starts_30, lost life terminal"

@@ -83,6 +83,9 @@ def _loop(rank: int, cfg, shared, env) -> None:
     score, length = 0.0, 0
     stat_sums, n_updates, last_report = {}, 0, time.monotonic()
     fail_at = int(cfg.fail_at_frames)
+    # a lost life ends the *learning* episode (no bootstrap past it, recurrent state reset) while
+    # the game, its score and the env go on (DQN-2015 protocol; env.terminal_on_life_loss)
+    life_terminal = bool(getattr(cfg.env, "terminal_on_life_loss", False))
 
     # wait for the others: spawn + torch import take seconds, and T must not run ahead of them
     shared.queue.put(("ready", rank))
@@ -101,7 +104,7 @@ def _loop(rank: int, cfg, shared, env) -> None:
             torch._foreach_copy_(local_params, shared_params)
         frames_now = shared.budget.done * skip
         state0 = None if state is None else (state[0].detach(), state[1].detach())
-        terminated = truncated = False
+        terminated = truncated = lost_life = False
         t = 0
         with torch.no_grad():
             while t < granted:
@@ -116,18 +119,20 @@ def _loop(rank: int, cfg, shared, env) -> None:
                 rewards[t] = float(r)
                 score += float(info["raw_reward"])
                 t += 1
-                if terminated or truncated:
+                if life_terminal and info["life_lost"]:
+                    lost_life = True
+                if terminated or truncated or lost_life:
                     break
             length += t
             obs_np[t] = obs
-            if method.needs_next_action and not terminated:
+            if method.needs_next_action and not (terminated or lost_life):
                 out, _, _ = local(obs_in[t], state)
                 pending_action = act(out[0], frames_now)
         rollout = Rollout(
             obs=obs_buf[: t + 1],
             actions=act_buf[:t],
             rewards=rewards[:t],
-            terminated=bool(terminated),
+            terminated=bool(terminated or lost_life),
             truncated=bool(truncated),
             next_action=pending_action,
             state0=state0,
@@ -158,6 +163,8 @@ def _loop(rank: int, cfg, shared, env) -> None:
             state = local.initial_state()
             pending_action = None  # at a truncation the drawn a' is never executed
             score, length = 0.0, 0
+        elif lost_life:  # the learning episode ends here; the game goes on from where it is
+            state = local.initial_state()
         now = time.monotonic()
         if now - last_report > STATS_EVERY_S:
             report_stats(after * skip)
