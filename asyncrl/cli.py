@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -43,6 +44,7 @@ class RunDirError(ConfigError):
 FAILED_JOBS = []  # multirun jobs of this process that did not complete
 _STARTED = []  # non-empty once Hydra has handed a config to a job
 _MAIN_PID = []  # pid of the console command; a job in another process runs under a launcher
+_STOPPED_BY = []  # (signal, the SIGUSR2 handler before the trainer's) when a signal stopped the run
 
 
 class JobFailed(Exception):
@@ -161,6 +163,8 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> dict:
     trainer = Trainer(cfg, run_dir, checkpoint)
     log = results.RunLog(cfg, run_dir, trainer.method_cls.stat_keys, _config.available_cores())
     summary = trainer.run(log)
+    if trainer.stop_signal is not None:
+        _STOPPED_BY[:] = [(trainer.stop_signal, trainer.prev_handlers.get(getattr(signal, "SIGUSR2", None)))]
     _report(summary, run_dir, trainer.error)
     return summary
 
@@ -199,8 +203,29 @@ def hydra_main(cfg: DictConfig):
     if summary["status"] != "completed":
         if not multirun:
             sys.exit(130 if summary["status"] == "interrupted" else 1)
-        return _job_failed(f"{HydraConfig.get().runtime.output_dir}: {summary['status']}", summary)
+        why = _leave_to_slurm() if summary["status"] == "interrupted" else ""
+        return _job_failed(f"{HydraConfig.get().runtime.output_dir}: {summary['status']}{why}", summary)
     return summary
+
+
+def _leave_to_slurm() -> str:
+    """A submitit job on SLURM whose run a signal stopped (checkpoint and summary written) ends
+    without a result, so that SLURM's job state decides what the command sees: a requeued job's
+    rerun writes the result, a job that ends for good reaches the command as submitit's
+    UncompletedJobError. SIGUSR2 (the time limit is near): submitit's handler, kept by the trainer,
+    requeues the job and exits. SIGTERM (scancel, `scontrol requeue`, preemption): exit at once.
+    Returns (the reason, for the job's failure) only when submitit could not requeue."""
+    if os.environ.get("SUBMITIT_EXECUTOR") != "slurm" or not _STOPPED_BY:
+        return ""
+    signum, usr2_handler = _STOPPED_BY.pop()
+    if signum == signal.SIGTERM:
+        raise SystemExit(128 + signum)  # not an Exception: submitit writes no result for it
+    if signum == getattr(signal, "SIGUSR2", None) and callable(usr2_handler):
+        try:
+            usr2_handler(signum, None)  # submitit: checkpoint the job, `scontrol requeue`, sys.exit
+        except Exception as exc:  # e.g. out of requeues (UncompletedJobError)
+            return f" by SIGUSR2, not requeued: {' '.join(str(exc).split())}"
+    return ""
 
 
 def _job_failed(error: str, summary: dict | None = None, touch: bool = True) -> dict:
@@ -254,6 +279,10 @@ def main() -> None:
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:
+        if type(exc).__name__ == "UncompletedJobError":  # submitit: a SLURM job ended without a result
+            first = " ".join(str(exc).split("Error stream")[0].split()) or type(exc).__name__
+            print(f"asyncrl: at least one job did not complete (first: {first})", file=sys.stderr)
+            sys.exit(1)
         # Hydra could not create the output directory, or a file in it (its log file: Hydra's
         # logging set-up raises a ValueError from the OSError)
         cause = exc

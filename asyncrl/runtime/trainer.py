@@ -63,6 +63,8 @@ class Trainer:
         self._eval_thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()  # evals list and summary writes, shared with the eval thread
         self._cancel_eval = threading.Event()  # set when the run stops early: drop the evaluation
+        self.stop_signal: Optional[int] = None  # SIGTERM or SIGUSR2, if one stopped the run
+        self.prev_handlers: Dict[int, Any] = {}  # the handlers run() replaced (submitit's, under SLURM)
 
     # ---- checkpoints -------------------------------------------------------------------------
     def _restore(self, ck: Dict[str, Any]) -> None:
@@ -119,6 +121,15 @@ class Trainer:
 
     # ---- the run -----------------------------------------------------------------------------
     def run(self, log) -> Dict[str, Any]:
+        """Train until the budget is done or the run stops; returns the summary. SIGTERM and SIGUSR2
+        stop it as `interrupted` (see _on_signal); their previous handlers are back on return."""
+        self.stop_signal, self.prev_handlers = None, _install_handlers(self._on_signal)
+        try:
+            return self._run(log)
+        finally:
+            _restore_handlers(self.prev_handlers)
+
+    def _run(self, log) -> Dict[str, Any]:
         cfg = self.cfg
         torch.set_num_threads(1)  # the trainer's own work (evaluation) must not crowd the actors
         backend = make_backend(cfg.runtime)
@@ -141,12 +152,14 @@ class Trainer:
         self._next_ckpt = _next_multiple(self.start_frames, cfg.checkpoint.interval_frames)
         log.begin(self)
         status = "completed"
-        old_term = _install_sigterm()
         try:
             launched = time.monotonic()
             backend.start(cfg.threads, OmegaConf.to_container(cfg, resolve=True), shared)
             while True:
                 self._drain(timeout=0.2)
+                if self.stop_signal is not None:
+                    status = "interrupted"
+                    break
                 dead = backend.dead()
                 if self.error or dead:
                     status = "failed"
@@ -174,7 +187,6 @@ class Trainer:
                 self._cancel_eval.set()  # stopping early: don't wait for a periodic evaluation
             shared.start.set()  # release any actor-learner still waiting for the start
             backend.join(JOIN_TIMEOUT_S)
-            _restore_sigterm(old_term)
         self._drain(timeout=0.0)
         dead = backend.dead()
         if status == "completed" and (self.error or dead):
@@ -192,9 +204,22 @@ class Trainer:
             if status == "completed" and cfg.eval.final and cfg.eval.episodes > 0:
                 log.message("final evaluation ...")
                 self._evaluate(frames, wall)
+                if self.stop_signal is not None:  # the signal cancelled the evaluation, or came after it
+                    status = "interrupted"
         except (KeyboardInterrupt, Interrupted):
             status = "interrupted"
         return log.finish(self, status, frames, wall)
+
+    def _on_signal(self, signum, frame) -> None:
+        """SIGTERM or SIGUSR2 (SLURM's time-limit signal): only remember it; the watch loop stops the
+        run at its next tick and writes the checkpoint and summary. Raising here could unwind another
+        handler that this one interrupted (submitit's, whose `scontrol requeue` makes SLURM send SIGTERM
+        at once), and the job would then return a failure although SLURM reruns it."""
+        if self.stop_signal is None:
+            self.stop_signal = signum
+
+    def _eval_cancelled(self) -> bool:
+        return self._cancel_eval.is_set() or self.stop_signal is not None
 
     def wall(self) -> float:
         return self.wall_offset + time.monotonic() - self.t0
@@ -259,7 +284,7 @@ class Trainer:
         # seeded from cfg.seed alone would replay the same draws in every evaluation)
         seed = cfg.seed + 10_007 * (1 + len(self.evals))
         method = self.method_cls(cfg.method, self.spec.n_actions, EVAL_RANK, seed)
-        scores = evaluate(net, method, cfg.env, int(cfg.eval.episodes), seed=seed, cancelled=self._cancel_eval.is_set)
+        scores = evaluate(net, method, cfg.env, int(cfg.eval.episodes), seed=seed, cancelled=self._eval_cancelled)
         if scores is None:
             return
         entry = {"frames": frames, "wall_time_s": round(wall, 3), **summarize(scores)}
@@ -275,16 +300,15 @@ def _next_multiple(frames: int, interval: int) -> Optional[int]:
     return (frames // interval + 1) * interval
 
 
-def _raise_interrupted(signum, frame):
-    raise Interrupted()
-
-
-def _install_sigterm():
+def _install_handlers(handler) -> Dict[int, Any]:
+    """`handler` for SIGTERM and SIGUSR2 (main thread only); returns the handlers it replaced."""
     if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, _raise_interrupted)
+        return {}
+    sigs = [signal.SIGTERM] + ([signal.SIGUSR2] if hasattr(signal, "SIGUSR2") else [])
+    return {s: signal.signal(s, handler) for s in sigs}
 
 
-def _restore_sigterm(old) -> None:
-    if old is not None:
-        signal.signal(signal.SIGTERM, old)
+def _restore_handlers(old: Dict[int, Any]) -> None:
+    for s, h in old.items():
+        if h is not None:
+            signal.signal(s, h)
