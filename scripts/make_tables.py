@@ -129,23 +129,36 @@ def _thread_colors(threads) -> dict:
 
 
 def plot_curves(done: pd.DataFrame, fig_dir: Path, k: int) -> list[Path]:
-    """Paper Figs 3 and 4: moving-average training score vs frames and vs wall time, per thread count."""
+    """Paper Figs 3 and 4: moving-average training score vs frames and vs wall time, one colour per
+    thread count; runs of one game that differ in what a lost life means (env.terminal_on_life_loss)
+    are drawn solid (terminal) and dashed (not), and each run's evaluations are its markers."""
     written = []
     for (method, env), runs in done.groupby(["method", "env"]):
         colors = _thread_colors(runs["threads"])
-        curves = [(int(n), T.moving_average(T.load_episodes(d), k))
-                  for n, d in zip(runs["threads"], runs["run_dir"])]
-        if not any(len(c) for _, c in curves):
+        both = runs["terminal_on_life_loss"].nunique() > 1
+        curves = [(int(n), bool(life), T.moving_average(T.load_episodes(d), k), evals)
+                  for n, life, d, evals in zip(runs["threads"], runs["terminal_on_life_loss"], runs["run_dir"],
+                                               runs.get("evals", pd.Series([None] * len(runs))))]
+        if not any(len(c) for _, _, c, _ in curves):
             continue
         for x, xlabel, scale, suffix in [("frames", "frames (millions)", 1e-6, "score_vs_frames"),
                                          ("wall_time_s", "wall time (hours)", 1 / 3600, "score_vs_time")]:
             fig, ax = plt.subplots(figsize=(6, 4))
             labelled = set()
-            for n, curve in sorted(curves, key=lambda item: item[0]):
-                # One colour per thread count; seeds share it and the legend entry.
-                ax.plot(curve[x] * scale, curve["score_ma"], color=colors[n], lw=1.2,
-                        label=None if n in labelled else f"{n} thread{'s' * (n > 1)}")
-                labelled.add(n)
+            for n, life, curve, evals in sorted(curves, key=lambda item: item[:2]):
+                # One colour per thread count (and line style per protocol); seeds share the legend entry.
+                key = (n, life) if both else n
+                label = f"{n} thread{'s' * (n > 1)}"
+                if both:
+                    label += ", lost life " + ("terminal" if life else "not terminal")
+                ax.plot(curve[x] * scale, curve["score_ma"], color=colors[n], lw=1.2, ls="-" if life or not both else "--",
+                        label=None if key in labelled else label)
+                if isinstance(evals, list) and evals:
+                    ax.plot([e[x] * scale for e in evals], [e["mean"] for e in evals], "o", ms=3.5,
+                            color=colors[n], mfc="white" if both and not life else colors[n],
+                            label=None if "evals" in labelled else "evaluations (mean of each)")
+                    labelled.add("evals")
+                labelled.add(key)
             ax.set(xlabel=xlabel, ylabel=f"training score (mean of last {k} games)", title=f"{method} — {env}")
             ax.legend(fontsize=8)
             ax.grid(alpha=0.3)
