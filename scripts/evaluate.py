@@ -1,9 +1,12 @@
 """Re-evaluate a run's checkpoint: whole games from no-op starts, raw scores.
 
-    python scripts/evaluate.py <run dir> [episodes=30] [video=true] [seed=12345]
+    python scripts/evaluate.py <run dir> [episodes=30] [video=true] [seed=12345] [sample=false]
 
 Prints mean/std/min/max, appends the evaluation to the run's summary.json ("evals", marked
 "source": "evaluate.py"), and with video=true writes <run dir>/video.mp4 of the first game.
+A3C picks its actions as the run was configured to evaluate (method.eval_sample: by default a
+draw from pi); sample=false takes the argmax of pi instead, sample=true draws. The entry records
+which ("policy": "sampled" or "argmax").
 """
 
 from __future__ import annotations
@@ -16,20 +19,20 @@ try:
 except ImportError:  # running from a source checkout without an install
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-USAGE = "usage: python scripts/evaluate.py <run dir> [episodes=N] [video=true|false] [seed=S]"
+USAGE = "usage: python scripts/evaluate.py <run dir> [episodes=N] [video=true|false] [seed=S] [sample=true|false]"
 
 
 def parse(argv):
     if not argv or "=" in argv[0]:
         raise SystemExit(USAGE)
-    opts = {"episodes": 30, "video": False, "seed": 12345}
+    opts = {"episodes": 30, "video": False, "seed": 12345, "sample": None}
     for arg in argv[1:]:
         key, sep, value = arg.partition("=")
         if not sep or key not in opts:
             raise SystemExit(f"evaluate.py: error: unknown option '{arg}'\n{USAGE}")
-        if key == "video":
+        if key in ("video", "sample"):
             if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise SystemExit(f"evaluate.py: error: video must be true or false (got '{value}')")
+                raise SystemExit(f"evaluate.py: error: {key} must be true or false (got '{value}')")
             opts[key] = value.lower() in ("true", "1", "yes")
         else:
             try:
@@ -75,6 +78,10 @@ def main(argv=None) -> int:
             raise SystemExit(f"evaluate.py: error: {f} not found (is {run_dir} a run directory?)")
     torch.set_num_threads(1)
     cfg = OmegaConf.load(config)
+    if opts["sample"] is not None:
+        if cfg.method.name not in ("a3c", "a3c_lstm"):
+            raise SystemExit(f"evaluate.py: error: sample= is for A3C runs (this run is {cfg.method.name})")
+        cfg.method.eval_sample = opts["sample"]
     spec, method_cls, net = build_model(cfg)
     ckpt = results.load_checkpoint(ckpt_path)
     net.load_state_dict(ckpt["model"])
@@ -88,13 +95,15 @@ def main(argv=None) -> int:
     stats = summarize(scores)
     entry = {"frames": int(ckpt["frames"]), "wall_time_s": float(ckpt["wall_time_s"]), **stats,
              "source": "evaluate.py", "seed": opts["seed"]}
+    if cfg.method.name in ("a3c", "a3c_lstm"):
+        entry["policy"] = "sampled" if cfg.method.get("eval_sample", True) else "argmax"
     summary = results.read_json(run_dir / "summary.json")
     if summary is not None:
         summary.setdefault("evals", []).append(entry)
         results.write_json(run_dir / "summary.json", summary)
     print(
         f"{cfg.method.name} on {cfg.env.game} at {entry['frames']:,} frames, {stats['episodes']} games "
-        f"(no-op starts): mean {stats['mean']:.2f}  std {stats['std']:.2f}  min {stats['min']:.2f}  max {stats['max']:.2f}"
+        f"(no-op starts{', ' + entry['policy'] + ' actions' if 'policy' in entry else ''}): mean {stats['mean']:.2f}  std {stats['std']:.2f}  min {stats['min']:.2f}  max {stats['max']:.2f}"
     )
     if video is not None:
         print(f"video: {run_dir / 'video.mp4'}")

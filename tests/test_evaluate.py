@@ -55,6 +55,19 @@ def test_evaluate_plays_the_checkpoint_and_appends_to_summary(toy_run, tmp_path,
     assert last["min"] == last["mean"] == last["max"] == score
 
 
+@pytest.mark.parametrize("sample", ["false", "true"])
+def test_evaluate_sample_option_picks_argmax_or_draws(toy_run, tmp_path, sample):
+    """pi nearly uniform with left slightly ahead: sample=false (argmax) always goes left and scores
+    0; sample=true draws from pi and reaches the corridor's end in about a third of the games (0.35
+    measured; none in 30 games has probability ~1e-6). The entry says which."""
+    run = with_policy(toy_run, tmp_path / "run", [0.1, 0.0])
+    res = sh(str(ROOT / "scripts/evaluate.py"), str(run), "episodes=30", f"sample={sample}", cwd=run)
+    assert res.returncode == 0, res.stderr
+    last = json.loads((run / "summary.json").read_text())["evals"][-1]
+    assert last["policy"] == ("sampled" if sample == "true" else "argmax")
+    assert last["mean"] >= 0.1 if sample == "true" else last["mean"] == 0.0, last
+
+
 # ---- the evaluation protocol of a training run (the trainer's periodic and final evaluations) ----
 
 
@@ -121,7 +134,7 @@ def test_every_evaluation_has_its_own_seed(compose_cfg, tmp_path, monkeypatch):
     assert len(set(draws)) == 3, f"the evaluations' policies draw the same random numbers: {draws}"
 
 
-@pytest.mark.parametrize("args", [[], ["episodes=0"], ["bogus=1"], ["video=maybe"]])
+@pytest.mark.parametrize("args", [[], ["episodes=0"], ["bogus=1"], ["video=maybe"], ["sample=maybe"]])
 def test_evaluate_bad_input(toy_run, args):
     run = [str(toy_run)] if args else []  # no arguments at all: the usage line
     res = sh(str(ROOT / "scripts/evaluate.py"), *run, *args, cwd=toy_run)
