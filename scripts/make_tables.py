@@ -131,7 +131,8 @@ def _thread_colors(threads) -> dict:
 def plot_curves(done: pd.DataFrame, fig_dir: Path, k: int) -> list[Path]:
     """Paper Figs 3 and 4: moving-average training score vs frames and vs wall time, one colour per
     thread count; runs of one game that differ in what a lost life means (env.terminal_on_life_loss)
-    are drawn solid (terminal) and dashed (not), and each run's evaluations are its markers."""
+    are drawn solid (terminal) and dashed (not), and each run's own evaluations are its white markers
+    (circles; squares for the not-terminal runs when both appear)."""
     written = []
     for (method, env), runs in done.groupby(["method", "env"]):
         colors = _thread_colors(runs["threads"])
@@ -153,9 +154,10 @@ def plot_curves(done: pd.DataFrame, fig_dir: Path, k: int) -> list[Path]:
                     label += ", lost life " + ("terminal" if life else "not terminal")
                 ax.plot(curve[x] * scale, curve["score_ma"], color=colors[n], lw=1.2, ls="-" if life or not both else "--",
                         label=None if key in labelled else label)
-                if isinstance(evals, list) and evals:
-                    ax.plot([e[x] * scale for e in evals], [e["mean"] for e in evals], "o", ms=3.5,
-                            color=colors[n], mfc="white" if both and not life else colors[n],
+                evals = [e for e in evals if "source" not in e] if isinstance(evals, list) else []
+                if evals:  # the run's own evaluations (not later re-evaluations by evaluate.py)
+                    ax.plot([e[x] * scale for e in evals], [e["mean"] for e in evals], "o" if life or not both else "s",
+                            ms=5, mfc="white", mec=colors[n], mew=1.2, ls="none", zorder=3,
                             label=None if "evals" in labelled else "evaluations (mean of each)")
                     labelled.add("evals")
                 labelled.add(key)
