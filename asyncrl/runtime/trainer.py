@@ -121,8 +121,8 @@ class Trainer:
 
     # ---- the run -----------------------------------------------------------------------------
     def run(self, log) -> Dict[str, Any]:
-        """Train until the budget is done or the run stops; returns the summary. SIGTERM and SIGUSR2
-        stop it as `interrupted` (see _on_signal); their previous handlers are back on return."""
+        """Train until the budget is done or the run stops; returns the summary. SIGINT, SIGTERM and
+        SIGUSR2 stop it as `interrupted` (see _on_signal); their previous handlers are back on return."""
         self.stop_signal, self.prev_handlers = None, _install_handlers(self._on_signal)
         try:
             return self._run(log)
@@ -211,12 +211,17 @@ class Trainer:
         return log.finish(self, status, frames, wall)
 
     def _on_signal(self, signum, frame) -> None:
-        """SIGTERM or SIGUSR2 (SLURM's time-limit signal): only remember it; the watch loop stops the
-        run at its next tick and writes the checkpoint and summary. Raising here could unwind another
-        handler that this one interrupted (submitit's, whose `scontrol requeue` makes SLURM send SIGTERM
-        at once), and the job would then return a failure although SLURM reruns it."""
+        """SIGINT (Ctrl-C), SIGTERM or SIGUSR2 (SLURM's time-limit signal): only remember it; the watch
+        loop stops the run at its next tick and writes the checkpoint and summary. Raising here could
+        unwind whatever the main thread was in: a message half read from the actor-learners' queue
+        (the next read then blocks on a broken frame: a Ctrl-C that never finished, seen under load),
+        or another handler this one interrupted (submitit's, whose `scontrol requeue` makes SLURM send
+        SIGTERM at once; the job would then return a failure although SLURM reruns it). A second
+        Ctrl-C raises KeyboardInterrupt, as without this handler."""
         if self.stop_signal is None:
             self.stop_signal = signum
+        elif signum == signal.SIGINT:
+            raise KeyboardInterrupt
 
     def _eval_cancelled(self) -> bool:
         return self._cancel_eval.is_set() or self.stop_signal is not None
@@ -301,10 +306,10 @@ def _next_multiple(frames: int, interval: int) -> Optional[int]:
 
 
 def _install_handlers(handler) -> Dict[int, Any]:
-    """`handler` for SIGTERM and SIGUSR2 (main thread only); returns the handlers it replaced."""
+    """`handler` for SIGINT, SIGTERM and SIGUSR2 (main thread only); returns the handlers it replaced."""
     if threading.current_thread() is not threading.main_thread():
         return {}
-    sigs = [signal.SIGTERM] + ([signal.SIGUSR2] if hasattr(signal, "SIGUSR2") else [])
+    sigs = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGUSR2] if hasattr(signal, "SIGUSR2") else [])
     return {s: signal.signal(s, handler) for s in sigs}
 
 
