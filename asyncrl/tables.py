@@ -1,4 +1,6 @@
-"""The paper's tables (Mnih et al. 2016, Tables 1, 2 and S3) from run directories.
+"""The paper's tables (Mnih et al. 2016, Tables 1, 2 and S3) from run directories, Table 2 also
+composed with idle-machine throughput benchmarks (``scripts/bench.py`` CSVs), and the methods on
+one game side by side (the table behind the paper's Fig. 3).
 
 Pure functions: pandas in, pandas out; no Hydra, no torch, no plotting. ``scripts/make_tables.py``
 wires them to files, and ``docs/tables.md`` explains every definition in prose.
@@ -199,9 +201,12 @@ def moving_average(episodes: pd.DataFrame, k: int = 10) -> pd.DataFrame:
 # Speedup (paper Table 2)
 # --------------------------------------------------------------------------------------------
 
-# Runs are compared for speedup within one (method, runtime backend, game): process and thread
-# backends scale very differently under the GIL (threads ~1.3x at 2, processes ~1.9x), so they are never mixed.
-SPEEDUP_GROUP = ["method", "runtime", "env"]
+# Runs are compared for speedup only within one comparison group: same method, runtime backend,
+# game, lost-life setting, learning rate and frame budget. Process and thread backends scale very
+# differently under the GIL (threads ~1.3x at 2, processes ~1.9x); a lost life that ends learning
+# episodes changes what the agent learns from; and the learning rate anneals to 0 at total_frames,
+# so runs at another rate or budget follow another schedule. None of these are ever mixed.
+SPEEDUP_GROUP = ["method", "runtime", "env", "terminal_on_life_loss", "lr", "total_frames"]
 
 
 def times_to_reference(
@@ -210,12 +215,15 @@ def times_to_reference(
     fraction: float = 1.0,
     episodes_loader: Callable[[str], pd.DataFrame] = load_episodes,
 ) -> pd.DataFrame:
-    """For every completed run: the reference score of its (method, runtime, game) and when it got there.
+    """For every completed run: the reference score of its comparison group and when it got there.
+
+    The comparison group is :data:`SPEEDUP_GROUP`: (method, runtime, game, lost-life setting,
+    learning rate, frame budget); runs that differ in any of these never share a reference.
 
     Definitions (``MA`` = :func:`moving_average` over the last ``k`` training games):
 
     - ``first_ma`` / ``best_ma``: a run's first and highest MA value.
-    - reference of a (method, runtime, game), over all its compared runs (every thread count and seed):
+    - reference of a comparison group, over all its compared runs (every thread count and seed):
       ``reference = b - (1 - fraction) * (b - s0)`` with ``b`` = min over runs of ``best_ma`` and
       ``s0`` = min over runs of ``first_ma``. With ``fraction = 1`` it is the highest score that
       *every* run's MA reaches; a smaller fraction moves it towards the untrained level. Since each
@@ -260,18 +268,19 @@ def times_to_reference(
 
 
 def speedup_by_game(per_run: pd.DataFrame) -> pd.DataFrame:
-    """Per (method, runtime, game, threads): seed means and the speedup against 1 actor-learner.
+    """Per comparison group (:data:`SPEEDUP_GROUP`) and thread count: seed means and the speedup
+    against 1 actor-learner.
 
     Seed means (over the runs that reached the reference): ``time_to_ref``, ``frames_to_ref``,
     ``frames_per_s`` (the summary's whole-run throughput). Then, with ``1`` = the 1-thread row of
-    the same game:
+    the same comparison group (same game, lost-life setting, lr and budget):
 
     - ``speedup = time_to_ref(1) / time_to_ref(n)`` (a ratio of seed means, not a mean of ratios),
     - ``throughput_scaling = frames_per_s(n) / frames_per_s(1)``,
     - ``data_efficiency = frames_to_ref(1) / frames_to_ref(n)``.
 
     Since time = frames / (frames/s), speedup = throughput_scaling x data_efficiency exactly when
-    each run's frames/s is constant. NaN when the game has no 1-thread run. ``oversubscribed`` is
+    each run's frames/s is constant. NaN when the group has no 1-thread run. ``oversubscribed`` is
     True when ``threads`` exceeds the ``cores`` recorded by any of the cell's runs.
     """
     keys = [*SPEEDUP_GROUP, "threads"]
@@ -299,14 +308,17 @@ def speedup_by_game(per_run: pd.DataFrame) -> pd.DataFrame:
 def speedup_table(by_game: pd.DataFrame) -> pd.DataFrame:
     """Paper Table 2 layout, long form: per (method, runtime, threads) the mean over games.
 
-    ``speedup``, ``throughput_scaling`` and ``data_efficiency`` are each averaged over the games
-    where the speedup is defined (a 1-thread run and an n-thread run both reached the reference);
-    ``games`` counts them, so a game missing for one method just lowers its count.
-    ``oversubscribed`` is True if any of those games' n-thread runs had more threads than cores.
-    ``paper_speedup`` is the paper's Table 2 value for that method and thread count (NaN if none).
+    ``speedup``, ``throughput_scaling`` and ``data_efficiency`` are each averaged over the
+    comparison groups where the speedup is defined (a 1-thread run and an n-thread run both
+    reached the reference): one group per game, unless a game was run at several settings (lost
+    life, lr, budget), each of which is then a speedup of its own and enters the mean separately.
+    ``games`` counts the games and ``groups`` the groups, so a game missing for one method just
+    lowers its count. ``oversubscribed`` is True if any of those groups' n-thread runs had more
+    threads than cores. ``paper_speedup`` is the paper's Table 2 value for that method and thread
+    count (NaN if none).
     """
     cols = ["method", "runtime", "threads", "speedup", "throughput_scaling", "data_efficiency",
-            "games", "oversubscribed", "paper_speedup"]
+            "games", "groups", "oversubscribed", "paper_speedup"]
     valid = by_game.dropna(subset=["speedup"])
     if valid.empty:
         return pd.DataFrame(columns=cols)
@@ -315,6 +327,7 @@ def speedup_table(by_game: pd.DataFrame) -> pd.DataFrame:
         throughput_scaling=("throughput_scaling", "mean"),
         data_efficiency=("data_efficiency", "mean"),
         games=("env", "nunique"),
+        groups=("env", "size"),
         oversubscribed=("oversubscribed", "any"),
     ).reset_index()
     table["paper_speedup"] = [
@@ -356,6 +369,368 @@ def speedup_markdown(table: pd.DataFrame, column: str = "speedup") -> str:
             lines.append(f"| {method} (paper) | "
                          + " | ".join(f"{paper[n]:.1f}" if n in paper else "—" for n in threads) + " |")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Table 2 on Atari: data efficiency from the runs x throughput scaling from idle benchmarks
+# --------------------------------------------------------------------------------------------
+
+BENCH_KEY = ["method", "runtime", "env", "threads"]
+# Columns that may carry the time a benchmark row was measured (the first one present is used);
+# a CSV without any of them is ordered by its path only.
+BENCH_TIME_COLUMNS = ("timestamp", "started_utc", "started", "measured_at")
+# A benchmark row counts as taken on an idle machine when its 1-min load average (load1_median,
+# measured just before the run) is <= BENCH_MAX_LOAD x its cores. Not 0.5 x cores: benchmark runs
+# follow each other, so the previous run's own processes are still in the 1-min average (idle-
+# machine rows reach 1.3 on 2 cores in results/bench/pong), while a machine shared with training
+# runs reads >= the cores they keep busy on top of that.
+BENCH_MAX_LOAD = 1.0
+
+_BENCH_COLUMNS = ["method", "runtime", "env", "threads", "cores", "agent_steps_per_s", "load1_median", "overrides"]
+
+
+def load_bench(root: str | Path | None) -> pd.DataFrame:
+    """Every row of every ``throughput.csv`` below ``root`` (``scripts/bench.py`` output), one row
+    per (CSV, method, runtime, threads) measurement.
+
+    Adds ``bench_csv`` (the file), ``bench_row`` (its line order in the file) and ``bench_time``
+    (UTC time from the first of :data:`BENCH_TIME_COLUMNS` the file has, else NaT). A missing root
+    (or ``None``) gives an empty frame with the usual columns.
+    """
+    frames = []
+    for path in sorted(Path(root).glob("**/throughput.csv")) if root is not None else []:
+        try:
+            rows = pd.read_csv(path)
+        except (OSError, ValueError, pd.errors.EmptyDataError):
+            continue
+        time_col = next((c for c in BENCH_TIME_COLUMNS if c in rows.columns), None)
+        times = rows[time_col] if time_col else pd.Series([None] * len(rows), dtype=object)
+        rows = rows.reindex(columns=_BENCH_COLUMNS)
+        rows["bench_csv"] = str(path)
+        rows["bench_row"] = np.arange(len(rows))
+        rows["bench_time"] = pd.to_datetime(times.astype(object), utc=True, errors="coerce", format="mixed").to_numpy()
+        frames.append(rows)
+    if not frames:
+        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in [*_BENCH_COLUMNS, "bench_csv", "bench_row"]})
+        empty["bench_time"] = pd.Series(dtype="datetime64[ns, UTC]")
+        return empty
+    bench = pd.concat(frames, ignore_index=True)
+    bench["bench_time"] = pd.to_datetime(bench["bench_time"], utc=True)
+    for col in ["threads", "cores"]:
+        bench[col] = pd.to_numeric(bench[col], errors="coerce").round().astype("Int64")
+    for col in ["agent_steps_per_s", "load1_median"]:
+        bench[col] = pd.to_numeric(bench[col], errors="coerce").astype(float)
+    for col in ["method", "runtime", "env"]:
+        bench[col] = bench[col].astype(object)
+    return bench
+
+
+def bench_scaling(bench: pd.DataFrame, max_load: float = BENCH_MAX_LOAD) -> pd.DataFrame:
+    """Throughput scaling per (method, runtime, game, threads) from idle-machine benchmarks.
+
+    ``bench_scaling = agent_steps_per_s(n) / agent_steps_per_s(1)``, both rows from the **same**
+    CSV (one machine, one code version, one session). Rules:
+
+    - a row is *idle* when ``load1_median <= max_load * cores``; a row with no load recorded is not.
+      A pair (n row and the 1-thread row of its CSV) is usable only when both rows are idle;
+    - a row measured twice in one CSV: the newer one (``bench_time``), else the later line;
+    - several CSVs with a usable pair: the newest by the pair's ``bench_time`` (the later of its two
+      rows); CSVs without times rank below those with, and ties go to the lexicographically last
+      path (which is the newest when the benchmark directories are named by date).
+
+    Columns: the key, ``bench_scaling``, ``bench_steps_per_s`` and ``bench_steps_per_s_1`` (the
+    chosen pair), ``bench_load1`` (the larger of their loads), ``bench_cores``, ``bench_overrides``,
+    ``bench_csv``, ``bench_candidates`` (usable pairs found) and ``bench_skipped`` (pairs skipped as
+    not idle). A key with pairs but none usable keeps a row with NaN scaling.
+    """
+    cols = [*BENCH_KEY, "bench_scaling", "bench_steps_per_s", "bench_steps_per_s_1", "bench_load1",
+            "bench_cores", "bench_overrides", "bench_csv", "bench_candidates", "bench_skipped"]
+    rows = bench.dropna(subset=["method", "runtime", "env", "threads"])
+    if rows.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols}).astype({"threads": "Int64"})
+    rows = rows.assign(idle=(rows["load1_median"] <= max_load * rows["cores"].astype(float)).fillna(False))
+    rows = rows.sort_values(["bench_csv", "bench_time", "bench_row"], na_position="first", kind="mergesort")
+    rows = rows.drop_duplicates(["bench_csv", *BENCH_KEY], keep="last")
+    ones = rows.loc[rows["threads"] == 1, ["bench_csv", "method", "runtime", "env", "agent_steps_per_s",
+                                          "load1_median", "idle", "bench_time"]]
+    pairs = rows.merge(ones, on=["bench_csv", "method", "runtime", "env"], suffixes=("", "_1"))
+    pairs["usable"] = pairs["idle"] & pairs["idle_1"] & (pairs["agent_steps_per_s_1"] > 0)
+    pairs["pair_time"] = pairs[["bench_time", "bench_time_1"]].max(axis=1)
+
+    out = []
+    for key, group in pairs.groupby(BENCH_KEY, sort=True):
+        usable = group[group["usable"]].sort_values(["pair_time", "bench_csv"], na_position="first", kind="mergesort")
+        row = dict(zip(BENCH_KEY, key), bench_candidates=len(usable), bench_skipped=int((~group["usable"]).sum()))
+        if len(usable):
+            best = usable.iloc[-1]
+            row.update(
+                bench_scaling=best["agent_steps_per_s"] / best["agent_steps_per_s_1"],
+                bench_steps_per_s=best["agent_steps_per_s"], bench_steps_per_s_1=best["agent_steps_per_s_1"],
+                bench_load1=max(best["load1_median"], best["load1_median_1"]), bench_cores=best["cores"],
+                bench_overrides=best["overrides"], bench_csv=best["bench_csv"])
+        out.append(row)
+    table = pd.DataFrame(out).reindex(columns=cols)
+    table["threads"] = table["threads"].astype("Int64")
+    table["bench_cores"] = pd.to_numeric(table["bench_cores"], errors="coerce").astype("Int64")
+    for col in ["bench_scaling", "bench_steps_per_s", "bench_steps_per_s_1", "bench_load1"]:
+        table[col] = pd.to_numeric(table[col], errors="coerce").astype(float)
+    return table
+
+
+def composed_speedup(by_game: pd.DataFrame, scaling: pd.DataFrame) -> pd.DataFrame:
+    """Paper Table 2 cells composed from two independent measurements, beside the measured one.
+
+    For each row of :func:`speedup_by_game` whose data efficiency is defined (its comparison group
+    has 1-thread and n-thread runs that reached the reference), in the groups where it is defined
+    for at least one n > 1 (a group with only 1-thread runs has nothing to show):
+
+    - ``data_efficiency = frames_to_ref(1) / frames_to_ref(n)`` from the runs. It counts frames, not
+      seconds, so it does not depend on what else the machine was running;
+    - ``bench_scaling`` from :func:`bench_scaling` (idle-machine benchmarks, same method, runtime,
+      game and thread count);
+    - ``composed_speedup = data_efficiency x bench_scaling``: the wall-clock speedup the runs would
+      have shown on an idle machine (time = frames / throughput);
+    - ``measured_speedup`` (= ``speedup``) and ``measured_throughput_scaling`` (= the runs'
+      ``throughput_scaling``): from the runs' own wall clock, so they include whatever load the
+      machine carried during each run.
+
+    ``oversubscribed``: more threads than the cores of any of the runs or of the benchmark row.
+    ``paper_speedup``: the paper's Table 2 value (16 cores, mean over 7 games).
+    """
+    cols = [*SPEEDUP_GROUP, "threads", "seeds", "reference", "frames_to_ref", "data_efficiency", "bench_scaling",
+            "composed_speedup", "measured_speedup", "measured_throughput_scaling", "oversubscribed",
+            "paper_speedup", "bench_steps_per_s", "bench_steps_per_s_1", "bench_load1", "bench_cores",
+            "bench_overrides", "bench_csv", "bench_candidates", "bench_skipped"]
+    cells = by_game.dropna(subset=["data_efficiency"])
+    has_n = (cells["threads"] > 1).groupby([cells[c] for c in SPEEDUP_GROUP], dropna=False).transform("any")
+    cells = cells[has_n.astype(bool)]
+    if cells.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    scaling = scaling.astype({c: object for c in ["method", "runtime", "env"]})
+    table = cells.astype({c: object for c in ["method", "runtime", "env"]}).merge(scaling, on=BENCH_KEY, how="left")
+    table["composed_speedup"] = table["data_efficiency"] * table["bench_scaling"]
+    table["measured_speedup"] = table["speedup"]
+    table["measured_throughput_scaling"] = table["throughput_scaling"]
+    over_bench = (table["threads"].astype(float) > table["bench_cores"].astype(float)).fillna(False)
+    table["oversubscribed"] = table["oversubscribed"].astype(bool) | over_bench.astype(bool)
+    table["paper_speedup"] = [PAPER_TABLE2.get(m, {}).get(int(n), np.nan)
+                              for m, n in zip(table["method"], table["threads"])]
+    table["bench_candidates"] = table["bench_candidates"].fillna(0).astype(int)
+    table["bench_skipped"] = table["bench_skipped"].fillna(0).astype(int)
+    return table[cols].sort_values([*SPEEDUP_GROUP, "threads"]).reset_index(drop=True)
+
+
+def frames_label(frames) -> str:
+    """A frame count for labels and file names: 20000000 -> "20M", 200000 -> "200k"."""
+    if frames is None or pd.isna(frames):
+        return "?"
+    frames = float(frames)
+    if frames >= 1e6:
+        return f"{frames / 1e6:g}M"
+    if frames >= 1e3:
+        return f"{frames / 1e3:g}k"
+    return f"{frames:g}"
+
+
+def life_label(env: str, terminal_on_life_loss: bool) -> str:
+    """", lost life terminal" / ", lost life not terminal" for Atari games; "" for games without
+    lives (CartPole, toy) unless the setting was on."""
+    if not terminal_on_life_loss and env not in reference_scores().index:
+        return ""
+    return ", lost life " + ("terminal" if terminal_on_life_loss else "not terminal")
+
+
+def composed_markdown(table: pd.DataFrame) -> str:
+    """Wide Markdown of :func:`composed_speedup` in the paper's Table 2 layout: columns = thread
+    counts; per comparison group four rows (composed speedup, its two factors, the measured
+    wall-clock speedup), then the paper's row for the method. ``*`` marks an oversubscribed cell."""
+    if table.empty:
+        return "(no composed speedup: no Atari game has completed 1-thread and n-thread runs)"
+    threads = sorted(set(table["threads"].astype(int)))
+    head = f"| method | game, budget, lr, lost life | quantity | {' | '.join(str(n) for n in threads)} |"
+    lines = [head, "|" + "---|" * (len(threads) + 3)]
+    quantities = [
+        ("composed_speedup", "**speedup, composed** = data efficiency × throughput scaling"),
+        ("data_efficiency", "data efficiency (runs: frames to reference)"),
+        ("bench_scaling", "throughput scaling (idle-machine bench)"),
+        ("measured_speedup", "speedup, measured wall clock (runs; machine shared)"),
+    ]
+    runtimes = table["runtime"]
+    for method, by_method in table.groupby("method", sort=True):
+        for key, rows in by_method.groupby(SPEEDUP_GROUP, sort=True, dropna=False):
+            g = dict(zip(SPEEDUP_GROUP, key))
+            label = _row_label(method, g["runtime"], runtimes)
+            setting = (f"{g['env']}, {frames_label(g['total_frames'])} frames, lr {g['lr']:g}"
+                       + life_label(g["env"], g["terminal_on_life_loss"]))
+            for i, (column, name) in enumerate(quantities):
+                cells = {int(n): f"{v:.2f}" + ("*" if o else "")
+                         for n, v, o in zip(rows["threads"], rows[column], rows["oversubscribed"]) if pd.notna(v)}
+                first = (label, setting) if i == 0 else ("", "")
+                lines.append(f"| {first[0]} | {first[1]} | {name} | "
+                             + " | ".join(cells.get(n, "—") for n in threads) + " |")
+        if method in PAPER_TABLE2:
+            paper = PAPER_TABLE2[method]
+            lines.append(f"| {method} (paper) | 7 games, 16 cores | speedup | "
+                         + " | ".join(f"{paper[n]:.1f}" if n in paper else "—" for n in threads) + " |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Methods on one game (paper Fig. 3 for one game, with a table)
+# --------------------------------------------------------------------------------------------
+
+# Runs are compared across methods within one (game, thread count, frame budget, lost-life
+# setting). The learning rate is not part of it: each method has its own tuned rate, as in the paper.
+METHODS_GROUP = ["env", "threads", "total_frames", "terminal_on_life_loss"]
+
+# Training-score threshold per game for "frames to threshold" (make_tables.py --threshold GAME=SCORE
+# overrides or adds). Pong -15: 6 points above the untrained -21, reached early by every method
+# that learns; the paper's Fig. 3 curves pass it well before the end.
+SCORE_THRESHOLDS = {"pong": -15.0}
+
+# The fewest games an evaluate.py entry needs to be chosen as the final evaluation.
+FINAL_EVAL_EPISODES = 30
+
+_EVAL_FIELDS = ["eval_source", "eval_policy", "eval_frames", "eval_mean", "eval_std", "eval_min",
+                "eval_max", "eval_episodes"]
+
+
+def methods_groups(runs: pd.DataFrame, min_methods: int = 2) -> pd.DataFrame:
+    """The completed runs of every :data:`METHODS_GROUP` group (game, threads, frame budget,
+    lost-life setting) that holds completed runs of at least ``min_methods`` distinct methods,
+    ordered by group, method and seed."""
+    done = completed_runs(runs)
+    if done.empty:
+        return done
+    counts = done.groupby(METHODS_GROUP, dropna=False)["method"].transform("nunique")
+    keep = done[counts >= min_methods]
+    return keep.sort_values([*METHODS_GROUP, "method", "seed"], kind="mergesort").reset_index(drop=True)
+
+
+def final_evaluation(evals, min_episodes: int = FINAL_EVAL_EPISODES, policy: str | None = None) -> dict:
+    """The evaluation that stands for a run's final score, from its ``summary.json`` ``evals`` list.
+
+    1. The latest (last appended) entry written by ``scripts/evaluate.py`` (``"source":
+       "evaluate.py"``) with ``episodes >= min_episodes`` and, if ``policy`` is given, that
+       ``policy`` (e.g. ``"sampled"``): ``eval_source = "evaluate.py"``.
+    2. Else the run's own last periodic evaluation (an entry without ``source``):
+       ``eval_source = "run"``.
+    3. Else ``eval_source = "none"`` and NaN values.
+
+    Returns the keys ``eval_source``, ``eval_policy`` (NaN when the entry does not record one:
+    the method's default), ``eval_frames``, ``eval_mean``, ``eval_std``, ``eval_min``,
+    ``eval_max``, ``eval_episodes``.
+    """
+    evals = [e for e in evals if isinstance(e, dict)] if isinstance(evals, list) else []
+    chosen, source = None, "none"
+    for entry in reversed(evals):
+        if (entry.get("source") == "evaluate.py" and (entry.get("episodes") or 0) >= min_episodes
+                and (policy is None or entry.get("policy") == policy)):
+            chosen, source = entry, "evaluate.py"
+            break
+    if chosen is None:
+        own = [e for e in evals if "source" not in e]
+        if own:
+            chosen, source = own[-1], "run"
+    chosen = chosen or {}
+    return {
+        "eval_source": source,
+        "eval_policy": chosen.get("policy", np.nan),
+        "eval_frames": float(chosen.get("frames", np.nan)),
+        "eval_mean": float(chosen.get("mean", np.nan)),
+        "eval_std": float(chosen.get("std", np.nan)),
+        "eval_min": float(chosen.get("min", np.nan)),
+        "eval_max": float(chosen.get("max", np.nan)),
+        "eval_episodes": float(chosen.get("episodes", np.nan)),
+    }
+
+
+def time_to_threshold(episodes: pd.DataFrame, threshold: float, k: int = 10) -> tuple[float, float]:
+    """``(frames, wall_time_s)`` of the first training game whose :func:`moving_average` over the
+    last ``k`` games is >= ``threshold``; ``(nan, nan)`` when never reached (or no threshold)."""
+    if threshold is None or pd.isna(threshold):
+        return np.nan, np.nan
+    curve = moving_average(episodes, k)
+    reached = (curve["score_ma"] >= threshold).to_numpy()
+    if not reached.any():
+        return np.nan, np.nan
+    first = int(reached.argmax())
+    return float(curve["frames"].iloc[first]), float(curve["wall_time_s"].iloc[first])
+
+
+def methods_comparison(
+    runs: pd.DataFrame,
+    k: int = 10,
+    thresholds: dict | None = None,
+    min_episodes: int = FINAL_EVAL_EPISODES,
+    min_methods: int = 2,
+    policy: str | None = None,
+    episodes_loader: Callable[[str], pd.DataFrame] = load_episodes,
+) -> pd.DataFrame:
+    """One row per completed run of the groups of :func:`methods_groups`: the methods side by side.
+
+    Columns: the group (:data:`METHODS_GROUP`), ``method``, ``seed``, ``runtime``, ``lr``,
+    ``frames`` (trained), ``hours`` (``wall_time_s / 3600``), the final evaluation of
+    :func:`final_evaluation` (``eval_*``), and the threshold test: ``threshold`` (from
+    ``thresholds``, default :data:`SCORE_THRESHOLDS`, by game; NaN if none), ``frames_to_threshold``
+    and ``hours_to_threshold`` (:func:`time_to_threshold` with window ``k``) and
+    ``threshold_reached`` (True/False; None without a threshold), then ``run_dir``.
+    """
+    thresholds = SCORE_THRESHOLDS if thresholds is None else thresholds
+    cols = [*METHODS_GROUP, "method", "seed", "runtime", "lr", "frames", "hours", *_EVAL_FIELDS,
+            "threshold", "frames_to_threshold", "hours_to_threshold", "threshold_reached", "run_dir"]
+    chosen = methods_groups(runs, min_methods)
+    if chosen.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    rows = []
+    for run in chosen.to_dict("records"):
+        threshold = float(thresholds.get(run["env"], np.nan))
+        frames_to, seconds_to = time_to_threshold(episodes_loader(run["run_dir"]), threshold, k)
+        rows.append({
+            **{c: run[c] for c in [*METHODS_GROUP, "method", "seed", "runtime", "lr", "frames", "run_dir"]},
+            "hours": run["wall_time_s"] / 3600,
+            **final_evaluation(run.get("evals"), min_episodes, policy),
+            "threshold": threshold,
+            "frames_to_threshold": frames_to,
+            "hours_to_threshold": seconds_to / 3600,
+            "threshold_reached": None if np.isnan(threshold) else not np.isnan(frames_to),
+        })
+    return pd.DataFrame(rows)[cols]
+
+
+def methods_markdown(table: pd.DataFrame, k: int = 10) -> str:
+    """Markdown of :func:`methods_comparison`: one section per group, one row per run."""
+    if table.empty:
+        return "(no group of completed runs with two or more methods yet)"
+    parts = []
+    for key, rows in table.groupby(METHODS_GROUP, sort=True, dropna=False):
+        g = dict(zip(METHODS_GROUP, key))
+        threshold = rows["threshold"].iloc[0]
+        target = f"MA ≥ {threshold:g}" if pd.notna(threshold) else "threshold"
+        lines = [
+            f"## {g['env']}: {g['threads']} thread{'s' * (g['threads'] != 1)}, "
+            f"{frames_label(g['total_frames'])}-frame budget{life_label(g['env'], g['terminal_on_life_loss'])}",
+            "",
+            f"| method | seed | frames | hours | evaluation | policy | games | mean | std | min | max "
+            f"| frames to {target} | hours to it |",
+            "|" + "---|" * 13,
+        ]
+        for r in rows.itertuples(index=False):
+            source = {"evaluate.py": "evaluate.py", "run": "run's last own", "none": "none"}[r.eval_source]
+            if pd.isna(r.threshold):
+                to_frames, to_hours = "no threshold set", "—"
+            elif pd.isna(r.frames_to_threshold):
+                to_frames, to_hours = "not reached", "—"
+            else:
+                to_frames, to_hours = f"{r.frames_to_threshold / 1e6:.2f}M", f"{r.hours_to_threshold:.2f}"
+            policy = (r.eval_policy if isinstance(r.eval_policy, str)
+                      else "method default" if r.eval_source != "none" else "—")
+            stats = [_format_cell(v, ".1f") for v in (r.eval_mean, r.eval_std, r.eval_min, r.eval_max)]
+            games = "—" if pd.isna(r.eval_episodes) else str(int(r.eval_episodes))
+            lines.append(f"| {r.method} | {r.seed} | {r.frames / 1e6:.2f}M | {r.hours:.2f} | {source} | {policy} "
+                         f"| {games} | {' | '.join(stats)} | {to_frames} | {to_hours} |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
 
 
 # --------------------------------------------------------------------------------------------

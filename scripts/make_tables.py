@@ -1,9 +1,11 @@
 """Regenerate the paper's tables and figures from run directories.
 
     python scripts/make_tables.py [--runs results/runs] [--out results] [--k 10] [--fraction 1.0]
+        [--bench results/bench] [--bench-max-load 1.0] [--threshold pong=-15 ...] [--eval-policy sampled]
 
-Reads every run below --runs (any directory holding a summary.json) and writes
-OUT/tables/*.{csv,md} and OUT/figures/*.png. Definitions: docs/tables.md and asyncrl/tables.py.
+Reads every run below --runs (any directory holding a summary.json) and every benchmark CSV
+below --bench (throughput.csv from scripts/bench.py), and writes OUT/tables/*.{csv,md} and
+OUT/figures/*.png. Definitions: docs/tables.md and asyncrl/tables.py.
 With no runs at all it still writes the paper's own tables.
 """
 
@@ -31,7 +33,9 @@ HNS_NOTE = ("HNS = 100·(score − random)/(human − random) with the human-sta
             "rule; it is the one that reproduces its 57-game rows (docs/tables.md).")
 
 
-def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float) -> tuple[list[Path], dict]:
+def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: pd.DataFrame | None = None,
+                 bench_max_load: float = T.BENCH_MAX_LOAD, thresholds: dict | None = None,
+                 eval_policy: str | None = None) -> tuple[list[Path], dict]:
     """Write every table; return the written paths and the intermediate frames the figures reuse."""
     tables_dir = out / "tables"
     written: list[Path] = []
@@ -75,6 +79,8 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float) -> tupl
     speed_notes = [
         f"Reference score per (method, game): {reference}, where b = lowest best moving average (last {k} "
         "training games) over all compared runs (every thread count and seed); every compared run reaches it.",
+        "Compared runs share method, runtime, game, lost-life setting, learning rate and frame budget "
+        "(the learning rate anneals to 0 at the budget); runs differing in any of them are never compared.",
         "speedup(n) = mean over seeds of the wall time to the reference with 1 actor-learner ÷ the same "
         "with n; then the mean over games (the 'games' column of the CSV).",
         f"* = oversubscribed: more actor-learners than the machine's cores (recorded cores: "
@@ -82,6 +88,9 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float) -> tupl
         "Paper rows: Table 2 of the paper (16-core machine, 7 games, unpublished reference scores).",
         "Only completed runs; see excluded_runs.md for the others.",
     ]
+    if (speedup["groups"] > speedup["games"]).any():
+        speed_notes.append("Some games were run at several settings (lost life, lr, budget): each setting is "
+                           "a speedup of its own, and the mean is over these groups (the 'groups' column).")
     written += T.write_table(
         speedup[["method", "runtime", "threads", "speedup", "games", "oversubscribed", "paper_speedup"]],
         tables_dir, "table2_speedup", "Training speedup by number of actor-learners (paper Table 2 layout)",
@@ -103,16 +112,64 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float) -> tupl
 
     written += T.write_table(by_game, tables_dir, "table2_per_game",
                              "Speedup per game: reference scores and seed means",
-                             body=T.to_markdown(by_game, ".2f"), notes=[
-        "reference: the score every compared run of the (method, runtime, game) reaches; time_to_ref and "
-        "frames_to_ref are seed means over the runs of that thread count.",
+                             body=T.to_markdown(by_game.assign(lr=by_game["lr"].map(_fmt_lr)), ".2f"), notes=[
+        "reference: the score every compared run of the (method, runtime, game, lost-life setting, lr, frame "
+        "budget) reaches; time_to_ref and frames_to_ref are seed means over the runs of that thread count.",
+    ])
+
+    bench = T.load_bench(None) if bench is None else bench  # None: no benchmarks
+    scaling = T.bench_scaling(bench, bench_max_load)
+    atari_by_game = by_game[by_game["env"].isin(T.reference_scores().index)]
+    composed = T.composed_speedup(atari_by_game, scaling)
+    csvs = sorted(set(composed["bench_csv"].dropna()))
+    written += T.write_table(composed, tables_dir, "table2_atari",
+                             "Atari speedup by number of actor-learners: composed from two factors "
+                             "(paper Table 2 layout)",
+                             body=T.composed_markdown(composed), notes=[
+        "Composed cells (bold rows): speedup = data efficiency × throughput scaling, from two independent "
+        "measurements. Data efficiency = frames to the reference with 1 actor-learner ÷ the same with n, from the "
+        "runs (reference as in table2_speedup); it counts frames, not seconds, so it does not depend on the load "
+        "the runs shared the machine with.",
+        "Throughput scaling = agent steps/s with n ÷ with 1, both from one benchmark CSV "
+        f"(scripts/bench.py) taken on an idle machine: rows whose 1-min load before the run exceeded "
+        f"{bench_max_load:g} × cores are skipped; of several CSVs the newest (row timestamp, else the "
+        "lexicographically last path) is used. CSVs used: " + (", ".join(csvs) or "none") + ".",
+        "Measured cells: the runs' own wall-clock speedup (time to the reference). The runs shared the machine's "
+        "cores with other training runs, so these mix the parallel speedup with whatever load each run met; "
+        "they are shown for comparison, the composed row is the estimate.",
+        f"* = oversubscribed: more actor-learners than the cores of the runs or of the benchmark "
+        "(the cell measures time-sharing, not parallel speedup).",
+        "Paper rows: Table 2 of the paper (16 cores, mean over 7 games). Only Atari games; all CSV columns, "
+        "including the benchmark rows used, are in table2_atari.csv.",
+    ])
+
+    comparison = T.methods_comparison(runs, k=k, thresholds=thresholds, policy=eval_policy)
+    used = thresholds if thresholds is not None else T.SCORE_THRESHOLDS
+    written += T.write_table(comparison, tables_dir, "methods_comparison",
+                             "Methods on one game (paper Fig. 3 for one game): final evaluation and frames to a "
+                             "training score", body=T.methods_markdown(comparison, k), notes=[
+        "One section per group of completed runs with the same game, thread count, frame budget and lost-life "
+        "setting that holds at least two methods; one row per run (seeds are separate rows).",
+        f"evaluation: the latest evaluate.py entry with >= {T.FINAL_EVAL_EPISODES} games"
+        + (f" and policy '{eval_policy}'" if eval_policy else "")
+        + " ('evaluate.py'), else the run's last own periodic evaluation ('run's last own'; the method's "
+        "default policy). hours = training wall time ÷ 3600.",
+        f"frames to MA ≥ threshold: frames at the first training game where the mean score of the last {k} "
+        "games reaches the game's threshold (thresholds: "
+        + (", ".join(f"{g} {v:g}" for g, v in sorted(used.items())) or "none") + "; --threshold GAME=SCORE).",
+        "Figures: figures/methods_<game>_threads<n>_<budget>[_lost_life_terminal]_score_vs_frames.png and "
+        "_score_vs_time.png.",
     ])
 
     written += T.write_table(T.excluded_runs(runs), tables_dir, "excluded_runs",
                              "Runs left out of every table", notes=[
         "Any status other than 'completed' (failed, interrupted, running, unreadable summary).",
     ])
-    return written, {"done": done, "speedup": speedup}
+    return written, {"done": done, "speedup": speedup, "comparison": comparison, "thresholds": used}
+
+
+def _fmt_lr(lr) -> str:
+    return "—" if pd.isna(lr) else f"{lr:g}"
 
 
 def _save(fig, path: Path) -> Path:
@@ -168,6 +225,59 @@ def plot_curves(done: pd.DataFrame, fig_dir: Path, k: int) -> list[Path]:
     return written
 
 
+# One colour per method, the same in every figure; other methods get the next colours by name.
+METHOD_COLORS = {"a3c": "C0", "a3c_lstm": "C1", "n_step_q": "C2", "one_step_q": "C3", "one_step_sarsa": "C4"}
+
+
+def _method_colors(methods) -> dict:
+    colors = dict(METHOD_COLORS)
+    extra = sorted(set(methods) - set(colors))
+    colors.update({m: f"C{len(METHOD_COLORS) + i}" for i, m in enumerate(extra)})
+    return colors
+
+
+def methods_figure_stem(env: str, threads: int, total_frames, terminal_on_life_loss: bool) -> str:
+    """File-name stem of one methods figure: methods_<game>_threads<n>_<budget>[_lost_life_terminal]."""
+    stem = f"methods_{env}_threads{int(threads)}_{T.frames_label(total_frames)}"
+    return stem + ("_lost_life_terminal" if terminal_on_life_loss else "")
+
+
+def plot_methods(runs: pd.DataFrame, fig_dir: Path, k: int, thresholds: dict | None = None) -> list[Path]:
+    """Paper Fig. 3 for one game: every method's training-score moving average (last k games) vs
+    frames and vs training hours, for each (game, threads, frame budget, lost-life setting) group
+    with completed runs of >= 2 methods. Seeds of a method share its colour (METHOD_COLORS); the
+    game's score threshold is dotted."""
+    thresholds = T.SCORE_THRESHOLDS if thresholds is None else thresholds
+    chosen = T.methods_groups(runs)
+    colors = _method_colors(chosen["method"]) if len(chosen) else {}
+    written = []
+    for key, group in chosen.groupby(T.METHODS_GROUP, sort=True, dropna=False):
+        env, threads, total_frames, life = key
+        curves = [(m, T.moving_average(T.load_episodes(d), k)) for m, d in zip(group["method"], group["run_dir"])]
+        if not any(len(c) for _, c in curves):
+            continue
+        title = (f"{env}: {threads} thread{'s' * (threads != 1)}, {T.frames_label(total_frames)} frames"
+                 + T.life_label(env, life))
+        stem = methods_figure_stem(env, threads, total_frames, life)
+        for x, xlabel, scale, suffix in [("frames", "frames (millions)", 1e-6, "score_vs_frames"),
+                                         ("wall_time_s", "training time (hours)", 1 / 3600, "score_vs_time")]:
+            fig, ax = plt.subplots(figsize=(6.5, 4.2))
+            labelled = set()
+            for method, curve in curves:
+                if not len(curve):
+                    continue
+                ax.plot(curve[x] * scale, curve["score_ma"], color=colors[method], lw=1.2,
+                        label=None if method in labelled else method)
+                labelled.add(method)
+            if env in thresholds:
+                ax.axhline(thresholds[env], color="gray", ls=":", lw=1, label=f"threshold {thresholds[env]:g}")
+            ax.set(xlabel=xlabel, ylabel=f"training score (mean of last {k} games)", title=title)
+            ax.legend(fontsize=8)
+            ax.grid(alpha=0.3)
+            written.append(_save(fig, fig_dir / f"{stem}_{suffix}.png"))
+    return written
+
+
 def plot_speedup(speedup: pd.DataFrame, fig_dir: Path) -> list[Path]:
     """Speedup vs actor-learners per method, the paper's Table 2 dashed in the same colour."""
     if speedup.empty:
@@ -207,6 +317,17 @@ def plot_lr(done: pd.DataFrame, fig_dir: Path) -> list[Path]:
     return written
 
 
+def _threshold(text: str) -> tuple[str, float]:
+    """argparse type of --threshold: "pong=-15" -> ("pong", -15.0)."""
+    game, sep, value = text.partition("=")
+    try:
+        if not sep or not game:
+            raise ValueError
+        return game.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected GAME=SCORE (e.g. pong=-15), got {text!r}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, default=Path("results/runs"), help="runs root (searched recursively)")
@@ -214,17 +335,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=10, help="moving-average window, in training games")
     parser.add_argument("--fraction", type=float, default=1.0,
                         help="reference score position between the untrained level (0) and the lowest best (1)")
+    parser.add_argument("--bench", type=Path, default=Path("results/bench"),
+                        help="benchmark root: every throughput.csv below it (scripts/bench.py) feeds table2_atari")
+    parser.add_argument("--bench-max-load", type=float, default=T.BENCH_MAX_LOAD,
+                        help="skip benchmark rows whose 1-min load before the run exceeded this × cores")
+    parser.add_argument("--threshold", action="append", default=[], type=_threshold, metavar="GAME=SCORE",
+                        help="training-score threshold for methods_comparison (repeatable; adds to / overrides "
+                             f"the defaults {', '.join(f'{g}={v:g}' for g, v in T.SCORE_THRESHOLDS.items())})")
+    parser.add_argument("--eval-policy", default="sampled",
+                        help="only evaluate.py entries with this policy count as the final evaluation in "
+                             "methods_comparison (default: sampled, the runs' own evaluation policy: A3C samples "
+                             "pi, the value-based methods play eps-greedy; 'any' for the latest of any policy)")
     args = parser.parse_args(argv)
+    thresholds = {**T.SCORE_THRESHOLDS, **dict(args.threshold)}
 
     runs = T.load_runs(args.runs)
     if runs.empty:
         print(f"no runs found under {args.runs}: writing the paper's tables only")
-    written, frames = write_tables(runs, args.out, args.k, args.fraction)
+    bench = T.load_bench(args.bench)
+    written, frames = write_tables(runs, args.out, args.k, args.fraction, bench=bench,
+                                   bench_max_load=args.bench_max_load, thresholds=thresholds,
+                                   eval_policy=None if args.eval_policy == "any" else args.eval_policy)
 
     fig_dir = args.out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     figures = plot_curves(frames["done"], fig_dir, args.k) + plot_speedup(frames["speedup"], fig_dir) \
-        + plot_lr(frames["done"], fig_dir)
+        + plot_lr(frames["done"], fig_dir) + plot_methods(runs, fig_dir, args.k, thresholds)
 
     excluded = len(runs) - len(frames["done"])
     print(f"{len(runs)} runs read ({len(frames['done'])} completed, {excluded} excluded)")

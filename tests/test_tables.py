@@ -18,16 +18,22 @@ K = 2  # moving-average window used by the synthetic runs: small enough to reaso
 
 
 def make_run(root: Path, method: str, env: str, threads: int, seed: int, episodes=(), *, fps=1000.0,
-             cores=2, status="completed", final_score=None, lr=7e-4, runtime="process") -> Path:
-    """A run directory; ``episodes`` = [(wall_time_s, score)], at a constant ``fps`` (frames = fps * t)."""
-    run_dir = root / method / env / f"threads{threads}-seed{seed}"
+             cores=2, status="completed", final_score=None, lr=7e-4, runtime="process",
+             total_frames=1_000_000, evals=(), terminal_on_life_loss=None, wall_time_s=1000.0, tag="") -> Path:
+    """A run directory; ``episodes`` = [(wall_time_s, score)], at a constant ``fps`` (frames = fps * t).
+
+    ``terminal_on_life_loss=None`` leaves the field out, as in summaries written before it existed;
+    ``tag`` is appended to the directory name (runs that differ only in a setting)."""
+    run_dir = root / method / env / f"threads{threads}-seed{seed}{tag}"
     run_dir.mkdir(parents=True)
     summary = {
         "method": method, "env": env, "threads": threads, "seed": seed, "runtime": runtime,
-        "total_frames": 1_000_000, "frames": 1_000_000, "wall_time_s": 1000.0, "frames_per_s": fps,
-        "cores": cores, "status": status, "final_score": final_score, "evals": [], "lr": lr,
+        "total_frames": total_frames, "frames": total_frames, "wall_time_s": wall_time_s, "frames_per_s": fps,
+        "cores": cores, "status": status, "final_score": final_score, "evals": list(evals), "lr": lr,
         "network": "small", "frame_skip": 4, "eval_protocol": "noop_starts_30", "versions": {},
     }
+    if terminal_on_life_loss is not None:
+        summary["terminal_on_life_loss"] = terminal_on_life_loss
     (run_dir / "summary.json").write_text(json.dumps(summary))
     rows = [(t * fps, t, 0, score, 100) for t, score in episodes]
     pd.DataFrame(rows, columns=T.EPISODE_COLUMNS).to_csv(run_dir / "episodes.csv", index=False)
@@ -307,7 +313,8 @@ def run_script(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-TABLES = ["table1_hns", "table2_speedup", "table2_factors", "table_s3_raw", "excluded_runs", "paper_table1"]
+TABLES = ["table1_hns", "table2_speedup", "table2_factors", "table_s3_raw", "excluded_runs", "paper_table1",
+          "table2_atari", "methods_comparison"]
 
 
 def test_make_tables_end_to_end(tmp_path):
@@ -352,3 +359,269 @@ def test_protocol_label_names_the_life_loss_setting(tmp_path):
     assert T.protocol_label(runs) == "noop_starts_30, lost life not terminal"
     runs["terminal_on_life_loss"] = True
     assert T.protocol_label(runs) == "noop_starts_30, lost life terminal"
+
+
+# ---------------------------------------------------------------------------------------- comparison groups
+
+@pytest.mark.parametrize("setting, compared", [
+    ({}, True),
+    ({"terminal_on_life_loss": False}, True),  # an older summary without the field reads as False
+    ({"terminal_on_life_loss": True}, False),
+    ({"lr": 1e-3}, False),
+    ({"total_frames": 2_000_000}, False),
+])
+def test_speedup_compares_only_runs_with_the_same_settings(tmp_path, setting, compared):
+    # 1 thread: MA 10 at 100 s. 2 threads: MA 5, 10, 15, 20 at 30..60 s (best 20).
+    make_run(tmp_path, "a3c", "breakout", 1, 0, [(20, 0), (40, 0), (60, 0), (80, 10), (100, 10)])
+    make_run(tmp_path, "a3c", "breakout", 2, 0, [(10, 0), (20, 0), (30, 10), (40, 10), (50, 20), (60, 20)],
+             fps=2000, **setting)
+    per_run, by_game, table = speedup_of(tmp_path)
+    references = per_run.set_index("threads")["reference"].to_dict()
+    if compared:  # one group: reference = min(10, 20); 2 threads reach it at 40 s -> 100 / 40
+        assert references == {1: 10.0, 2: 10.0}
+        assert cell(by_game, "a3c", 2) == pytest.approx(2.5)
+        assert cell(table, "a3c", 2) == pytest.approx(2.5)
+    else:  # two groups: each run is its own reference, and the 2-thread run has no 1-thread run to beat
+        assert references == {1: 10.0, 2: 20.0}
+        assert np.isnan(cell(by_game, "a3c", 2))
+        assert table[table["threads"] == 2].empty
+
+
+def test_speedup_table_averages_settings_of_one_game_as_separate_groups(tmp_path):
+    build_speedup_runs(tmp_path)
+    # a3c/breakout again at lr 1e-3: 1 thread at 60 s, 2 threads at 60 s -> 1.0, compared only with each other
+    make_run(tmp_path, "a3c", "breakout", 1, 0, [(30, 0), (60, 10)], lr=1e-3, tag="-lr1e-3")
+    make_run(tmp_path, "a3c", "breakout", 2, 0, [(30, 0), (60, 10)], fps=2000, lr=1e-3, tag="-lr1e-3")
+    _, by_game, table = speedup_of(tmp_path)
+    assert by_game.query("method == 'a3c' and env == 'breakout' and threads == 2")["speedup"].tolist() == \
+        pytest.approx([2.5, 1.0])  # lr 7e-4 first: sorted by the group keys
+    assert cell(table, "a3c", 2) == pytest.approx((2.5 + 1.0 + 3.0 + 1.0) / 4)
+    assert (cell(table, "a3c", 2, "games"), cell(table, "a3c", 2, "groups")) == (3, 4)
+
+
+# ---------------------------------------------------------------------------------------- methods on one game
+
+def ev(mean, episodes=10, frames=2_000_000, **extra) -> dict:
+    return {"frames": frames, "wall_time_s": 100.0, "mean": mean, "std": 1.0, "min": mean - 2, "max": mean + 2,
+            "episodes": episodes, **extra}
+
+
+OWN = [ev(-20.0, frames=1_000_000), ev(-5.0)]
+SAMPLED = ev(15.6, 30, source="evaluate.py", seed=12345, policy="sampled")
+ARGMAX = ev(11.3, 30, source="evaluate.py", seed=12345, policy="argmax")
+SHORT = ev(3.0, 10, source="evaluate.py", seed=1, policy="sampled")
+
+
+def test_final_evaluation_prefers_the_latest_long_evaluate_entry():
+    chosen = T.final_evaluation(OWN + [SAMPLED, ARGMAX, SHORT])  # the 10-game entry is newer but too short
+    assert (chosen["eval_source"], chosen["eval_policy"], chosen["eval_mean"], chosen["eval_episodes"]) == \
+        ("evaluate.py", "argmax", 11.3, 30)
+    assert (chosen["eval_min"], chosen["eval_max"], chosen["eval_std"]) == (9.3, 13.3, 1.0)
+    assert T.final_evaluation(OWN + [SAMPLED, ARGMAX], policy="sampled")["eval_mean"] == 15.6
+    own = T.final_evaluation(OWN + [SHORT])  # no evaluate.py entry with >= 30 games: the run's last own
+    assert (own["eval_source"], own["eval_mean"], own["eval_frames"]) == ("run", -5.0, 2_000_000)
+    assert np.isnan(own["eval_policy"])
+    assert T.final_evaluation(OWN + [SAMPLED], min_episodes=50)["eval_source"] == "run"
+    none = T.final_evaluation(float("nan"))  # a summary without evals
+    assert none["eval_source"] == "none" and np.isnan(none["eval_mean"])
+
+
+def build_methods_runs(root: Path) -> None:
+    """Pong, 2 threads, 20M budget: a3c reaches MA -15 at 40 s (40k frames), one_step_q peaks at MA -17.
+
+    Outside the group: a failed n_step_q run, a lone 1-thread run and a lone lost-life-terminal run
+    (groups of one method). CartPole, 2 threads: two methods, no threshold."""
+    pong = dict(total_frames=20_000_000, fps=1000)
+    make_run(root, "a3c", "pong", 2, 0, [(10, -21), (20, -21), (30, -17), (40, -13), (50, -9)],
+             wall_time_s=7200.0, evals=OWN + [SAMPLED], **pong)
+    make_run(root, "one_step_q", "pong", 2, 0, [(10, -21), (20, -20), (30, -18), (40, -16)],
+             wall_time_s=3600.0, evals=OWN, **pong)
+    make_run(root, "n_step_q", "pong", 2, 0, [(10, -21), (20, 21)], status="failed", **pong)
+    make_run(root, "n_step_q", "pong", 1, 0, [(10, -21), (20, 21)], **pong)
+    make_run(root, "one_step_sarsa", "pong", 2, 0, [(10, -21), (20, 21)], terminal_on_life_loss=True, **pong)
+    make_run(root, "a3c", "cartpole", 2, 0, [(1, 10), (2, 20)], total_frames=200_000, evals=OWN)
+    make_run(root, "n_step_q", "cartpole", 2, 0, [(1, 10), (2, 20)], total_frames=200_000)
+
+
+def test_methods_comparison_known_answers(tmp_path):
+    build_methods_runs(tmp_path)
+    table = T.methods_comparison(T.load_runs(tmp_path), k=K)
+    assert table[["env", "method"]].values.tolist() == [
+        ["cartpole", "a3c"], ["cartpole", "n_step_q"], ["pong", "a3c"], ["pong", "one_step_q"]]
+    pong = table[table["env"] == "pong"].set_index("method")
+    a3c, q = pong.loc["a3c"], pong.loc["one_step_q"]
+    # MA over 2 games: -21, -19, -15 (at 40 s) -> threshold -15 reached at 40k frames
+    assert (a3c["threshold"], a3c["frames_to_threshold"], a3c["threshold_reached"]) == (-15.0, 40_000, True)
+    assert a3c["hours_to_threshold"] == pytest.approx(40 / 3600)
+    assert (a3c["frames"], a3c["hours"]) == (20_000_000, 2.0)
+    assert (a3c["eval_source"], a3c["eval_policy"], a3c["eval_mean"], a3c["eval_episodes"]) == \
+        ("evaluate.py", "sampled", 15.6, 30)
+    assert np.isnan(q["frames_to_threshold"]) and q["threshold_reached"] is False  # best MA -17
+    assert (q["eval_source"], q["eval_mean"], q["hours"]) == ("run", -5.0, 1.0)
+    cartpole = table[table["env"] == "cartpole"]
+    assert cartpole["threshold"].isna().all() and cartpole["threshold_reached"].isna().all()
+    assert cartpole["eval_source"].tolist() == ["run", "none"]
+
+    # another threshold, given per game: both MAs reach -19 at 30 s
+    lower = T.methods_comparison(T.load_runs(tmp_path), k=K, thresholds={"pong": -19}).query("env == 'pong'")
+    assert lower["frames_to_threshold"].tolist() == [30_000, 30_000]
+    assert lower["threshold_reached"].tolist() == [True, True]
+
+    markdown = T.methods_markdown(table, K)
+    assert "## pong: 2 threads, 20M-frame budget, lost life not terminal" in markdown
+    assert "## cartpole: 2 threads, 200k-frame budget\n" in markdown  # no lives: no lost-life label
+    q_row = next(line for line in markdown.splitlines() if line.startswith("| one_step_q |"))
+    assert "not reached" in q_row and "run's last own" in q_row
+    a3c_row = next(line for line in markdown.splitlines() if line.startswith("| a3c | 0 | 20.00M"))
+    assert "| evaluate.py | sampled | 30 | 15.6 |" in a3c_row and "| 0.04M |" in a3c_row
+
+
+# ---------------------------------------------------------------------------------------- Table 2 on Atari
+
+BENCH_COLS = ["method", "runtime", "threads", "cores", "env", "agent_steps_per_s", "load1_median"]
+
+
+def write_bench(path: Path, rows, extra_columns=()) -> Path:
+    """A throughput.csv as scripts/bench.py writes it (the columns tables.py reads, plus extra ones)."""
+    path.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows, columns=[*BENCH_COLS, *extra_columns]).to_csv(path / "throughput.csv", index=False)
+    return path / "throughput.csv"
+
+
+def test_bench_scaling_rules(tmp_path):
+    bench = tmp_path / "bench"
+    # on 2 cores a row is idle up to load 2.0 (BENCH_MAX_LOAD = 1 x cores)
+    write_bench(bench / "2026-01", [
+        ("a3c", "process", 1, 2, "pong", 500, 0.2), ("a3c", "process", 2, 2, "pong", 900, 0.4),
+        ("a3c", "process", 4, 2, "pong", 1000, 1.5),
+        ("one_step_q", "process", 1, 2, "pong", 400, 0.3), ("one_step_q", "process", 2, 2, "pong", 800, 3.5),
+    ])
+    write_bench(bench / "2026-02", [
+        ("a3c", "process", 1, 2, "pong", 600, 0.5), ("a3c", "process", 2, 2, "pong", 1140, 0.5),
+        ("one_step_q", "process", 1, 2, "pong", 500, 2.5), ("one_step_q", "process", 2, 2, "pong", 950, 0.1),
+    ])
+    scaling = T.bench_scaling(T.load_bench(bench)).set_index(["method", "threads"])
+    # no timestamps: of the two usable CSVs, the lexicographically last path
+    a3c2 = scaling.loc[("a3c", 2)]
+    assert a3c2["bench_scaling"] == pytest.approx(1140 / 600)
+    assert Path(a3c2["bench_csv"]).parent.name == "2026-02" and a3c2["bench_candidates"] == 2
+    assert scaling.loc[("a3c", 4), "bench_scaling"] == pytest.approx(2.0)  # only 2026-01 has 4 threads
+    assert scaling.loc[("a3c", 4), "bench_load1"] == 1.5
+    # one_step_q: the 2-thread row of 2026-01 and the 1-thread row of 2026-02 were taken under load
+    q2 = scaling.loc[("one_step_q", 2)]
+    assert np.isnan(q2["bench_scaling"]) and (q2["bench_candidates"], q2["bench_skipped"]) == (0, 2)
+    loose = T.bench_scaling(T.load_bench(bench), max_load=2.0).set_index(["method", "threads"])
+    assert loose.loc[("one_step_q", 2), "bench_scaling"] == pytest.approx(950 / 500)
+
+    # A row timestamp outranks the path; the newest timestamp wins; a row measured twice in one
+    # file counts once, its later line.
+    stamped = tmp_path / "stamped"
+    write_bench(stamped / "a", [("a3c", "process", 1, 2, "pong", 500, 0.2, "2026-03-01 10:00 UTC"),
+                                ("a3c", "process", 2, 2, "pong", 700, 0.2, "2026-03-01 10:00 UTC"),
+                                ("a3c", "process", 2, 2, "pong", 1000, 0.2, "2026-03-01 10:00 UTC")],
+                extra_columns=["timestamp"])
+    write_bench(stamped / "b", [("a3c", "process", 1, 2, "pong", 500, 0.2, "2026-02-01T10:00:00Z"),
+                                ("a3c", "process", 2, 2, "pong", 750, 0.2, "2026-02-01T10:00:00Z")],
+                extra_columns=["timestamp"])
+    write_bench(stamped / "c", [("a3c", "process", 1, 2, "pong", 500, 0.2), ("a3c", "process", 2, 2, "pong", 800, 0.2)])
+    chosen = T.bench_scaling(T.load_bench(stamped)).set_index(["method", "threads"]).loc[("a3c", 2)]
+    assert chosen["bench_scaling"] == pytest.approx(2.0) and Path(chosen["bench_csv"]).parent.name == "a"
+
+    # without load1_median a row cannot be shown to be idle: skipped
+    unknown = tmp_path / "unknown"
+    pd.DataFrame({"method": ["a3c", "a3c"], "runtime": "process", "threads": [1, 2], "cores": 2, "env": "pong",
+                  "agent_steps_per_s": [500, 900]}).to_csv(write_bench(unknown, []), index=False)
+    assert T.bench_scaling(T.load_bench(unknown))["bench_scaling"].isna().all()
+    assert T.load_bench(tmp_path / "nowhere").empty
+
+
+def build_atari_speedup_runs(root: Path) -> None:
+    """Pong, 1M budget, k = 2. a3c: reference -1 reached at 90k frames (1 thread), 60k (2 and 4
+    threads) -> data efficiency 1.5 and 1.5; wall clock 90 s, 30 s, 24 s -> measured 3.0 and 3.75.
+    The 4-thread run records 8 cores: only the 2-core benchmark makes its cell oversubscribed.
+    one_step_q: reference -5 at 150k and 75k frames -> 2.0; 150 s and 75 s -> 2.0."""
+    make_run(root, "a3c", "pong", 1, 0, [(30, -21), (60, -1), (90, -1)], fps=1000)
+    make_run(root, "a3c", "pong", 2, 0, [(10, -21), (20, -1), (30, -1)], fps=2000)
+    make_run(root, "a3c", "pong", 4, 0, [(8, -21), (16, -1), (24, -1)], fps=2500, cores=8)
+    make_run(root, "one_step_q", "pong", 1, 0, [(50, -21), (100, -5), (150, -5)], fps=1000)
+    make_run(root, "one_step_q", "pong", 2, 0, [(25, -21), (50, -5), (75, -5)], fps=1000)
+
+
+def build_atari_bench(root: Path) -> Path:
+    """a3c scaling 1.8 (2 threads) and 2.0 (4 threads, on 2 cores); one_step_q 1.9."""
+    return write_bench(root / "pong", [
+        ("a3c", "process", 1, 2, "pong", 500, 0.2), ("a3c", "process", 2, 2, "pong", 900, 0.4),
+        ("a3c", "process", 4, 2, "pong", 1000, 1.0),
+        ("one_step_q", "process", 1, 2, "pong", 400, 1.3), ("one_step_q", "process", 2, 2, "pong", 760, 1.2),
+    ])
+
+
+def test_composed_table2_cells(tmp_path):
+    build_atari_speedup_runs(tmp_path / "runs")
+    build_atari_bench(tmp_path / "bench")
+    make_run(tmp_path / "runs", "n_step_q", "pong", 1, 0, [(50, -21), (100, -5)])  # 1 thread only: no cell
+    _, by_game, _ = speedup_of(tmp_path / "runs")
+    table = T.composed_speedup(by_game, T.bench_scaling(T.load_bench(tmp_path / "bench")))
+    assert sorted(set(table["method"])) == ["a3c", "one_step_q"]
+    expected = {  # threads: (data efficiency, bench scaling, composed, measured)
+        ("a3c", 1): (1.0, 1.0, 1.0, 1.0),
+        ("a3c", 2): (1.5, 1.8, 2.7, 3.0),
+        ("a3c", 4): (1.5, 2.0, 3.0, 3.75),
+        ("one_step_q", 2): (2.0, 1.9, 3.8, 2.0),
+    }
+    for (method, threads), values in expected.items():
+        got = [cell(table, method, threads, c)
+               for c in ["data_efficiency", "bench_scaling", "composed_speedup", "measured_speedup"]]
+        assert got == pytest.approx(list(values)), (method, threads)
+    assert bool(cell(by_game, "a3c", 4, "oversubscribed")) is False  # the run had 8 cores ...
+    assert bool(cell(table, "a3c", 4, "oversubscribed")) is True  # ... the benchmark row 2
+    assert bool(cell(table, "a3c", 2, "oversubscribed")) is False
+    assert cell(table, "a3c", 4, "paper_speedup") == 3.7
+
+    lines = T.composed_markdown(table).splitlines()
+    assert lines[0] == "| method | game, budget, lr, lost life | quantity | 1 | 2 | 4 |"
+    first = "| a3c | pong, 1M frames, lr 0.0007, lost life not terminal |"
+    a3c = lines.index(next(line for line in lines if line.startswith(first)))
+    assert lines[a3c].endswith("| 1.00 | 2.70 | 3.00* |") and "composed" in lines[a3c]
+    assert lines[a3c + 1].endswith("| 1.00 | 1.50 | 1.50* |") and "data efficiency" in lines[a3c + 1]
+    assert lines[a3c + 2].endswith("| 1.00 | 1.80 | 2.00* |") and "idle-machine bench" in lines[a3c + 2]
+    assert lines[a3c + 3].endswith("| 1.00 | 3.00 | 3.75* |") and "measured wall clock" in lines[a3c + 3]
+    assert lines[a3c + 4] == "| a3c (paper) | 7 games, 16 cores | speedup | 1.0 | 2.1 | 3.7 |"
+
+    # no bench row for a cell: composed is empty, the measured speedup stays
+    bare = T.composed_speedup(by_game, T.bench_scaling(T.load_bench(tmp_path / "none")))
+    assert np.isnan(cell(bare, "a3c", 2, "composed_speedup")) and cell(bare, "a3c", 2, "measured_speedup") == 3.0
+
+
+def test_make_tables_writes_the_methods_and_atari_tables_and_figures(tmp_path):
+    runs, out, bench = tmp_path / "runs", tmp_path / "out", tmp_path / "bench"
+    build_methods_runs(runs)
+    build_atari_speedup_runs(runs / "speedup")  # Pong, 1M budget, threads 1/2/4: a group of its own
+    build_atari_bench(bench)
+    result = run_script("--runs", str(runs), "--out", str(out), "--k", str(K), "--bench", str(bench),
+                        "--threshold", "pong=-19", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+    for name in ["methods_comparison", "table2_atari"]:
+        assert (out / "tables" / f"{name}.csv").is_file() and (out / "tables" / f"{name}.md").is_file()
+    atari = pd.read_csv(out / "tables" / "table2_atari.csv")
+    assert cell(atari, "a3c", 2, "composed_speedup") == pytest.approx(2.7)
+    assert cell(atari, "one_step_q", 2, "measured_speedup") == pytest.approx(2.0)
+    assert Path(cell(atari, "a3c", 2, "bench_csv")) == bench / "pong" / "throughput.csv"
+    atari_md = (out / "tables" / "table2_atari.md").read_text()
+    assert "| 1.00 | 2.70 | 3.00* |" in atari_md and "measured wall clock" in atari_md
+    comparison = pd.read_csv(out / "tables" / "methods_comparison.csv")
+    pong2 = comparison.query("env == 'pong' and threads == 2").set_index("method")
+    assert pong2["frames_to_threshold"].to_dict() == {"a3c": 30_000, "one_step_q": 30_000}  # --threshold pong=-19
+    # Pong at 1 thread and 1M frames: a3c and one_step_q from the speedup runs form a group too
+    assert set(comparison.query("env == 'pong' and threads == 1")["method"]) == {"a3c", "one_step_q"}
+
+    figures = {p.name for p in (out / "figures").glob("*.png")}
+    for stem in ["methods_pong_threads2_20M", "methods_pong_threads1_1M", "methods_pong_threads2_1M",
+                 "methods_cartpole_threads2_200k"]:
+        assert {f"{stem}_score_vs_frames.png", f"{stem}_score_vs_time.png"} <= figures, stem
+    assert not any(name.startswith("methods_pong_threads4") for name in figures)  # a3c alone at 4 threads
+    assert not any("lost_life_terminal" in name for name in figures)  # one_step_sarsa alone in its group
+
+    bad = run_script("--runs", str(runs), "--out", str(out), "--threshold", "pong", cwd=tmp_path)
+    assert bad.returncode == 2 and "GAME=SCORE" in bad.stderr
