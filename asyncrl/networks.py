@@ -1,8 +1,15 @@
 """Networks: a torso (the paper's small net, the Nature DQN net, or an MLP), an optional LSTM
 core (A3C LSTM: 256 cells after the last hidden layer), and linear heads.
 
-`Network.unroll` runs a whole rollout (T+1 observations, time-major, batch 1) in one call: the
+`Network.unroll` runs a whole rollout (T observations, time-major, batch 1) in one call: the
 torso sees the rollout as a batch, and only the LSTM core steps through time.
+
+Recorded acting (`Network.record_rollout`): while an actor-learner acts, theta' is fixed, so
+the torso activations its batch-1 forwards compute are the ones a replay of the rollout would
+compute again. With recording on, `forward` keeps them, and `unroll` of those same observations
+uses them instead of a second forward pass: `_RecordedTorso` returns the recorded features and
+its backward is the torso's own backward (the same ATen kernels autograd calls) on the recorded
+activations. Gradients agree with the replay to float rounding (tests/test_networks.py).
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from torch import nn
 
 State = Optional[Tuple[torch.Tensor, torch.Tensor]]
 TORSOS = ("small", "nature", "mlp")
+_conv_backward = torch.ops.aten.convolution_backward
+_relu_backward = torch.ops.aten.threshold_backward
 
 
 def _conv_torso(channels: int, size: int, layers, fc: int) -> Tuple[nn.Module, int]:
@@ -65,6 +74,10 @@ class Network(nn.Module):
         self.value = nn.Linear(width, 1) if value_head else None
         # The torso's leaf layers in order, run by _run_torso without nn.Module.__call__.
         self._torso_layers = tuple(m for m in self.torso.modules() if not isinstance(m, nn.Sequential))
+        self._torso_params = tuple(p for m in self._torso_layers for p in (getattr(m, "weight", None),
+                                                                           getattr(m, "bias", None)) if p is not None)
+        # Recorded acting: None when off, else one (obs data pointer, layer activations) per forward.
+        self._recorded: Optional[list] = None
 
     @property
     def recurrent(self) -> bool:
@@ -88,10 +101,19 @@ class Network(nn.Module):
             x = x / 255.0  # frames arrive as uint8 so rollouts stay small
         return self._run_torso(x)
 
-    def _run_torso(self, x: torch.Tensor) -> torch.Tensor:
+    def record_rollout(self) -> None:
+        """Start recording the torso activations of the no-grad batch-1 forwards that follow
+        (an actor-learner acting), for the next `unroll` of those observations; drops any earlier
+        record. Call it after every parameter sync: a record is only valid for the parameters it was
+        made with, and `unroll` consumes it."""
+        self._recorded = []
+
+    def _run_torso(self, x: torch.Tensor, acts: Optional[list] = None) -> torch.Tensor:
         """self.torso(x), calling the same functional ops directly: at batch 1 the per-module
         __call__ machinery (hooks, forward dispatch) costs as much as a small layer."""
         for m in self._torso_layers:
+            if acts is not None:
+                acts.append(x)
             kind = type(m)
             if kind is nn.Conv2d and m.padding_mode == "zeros":
                 x = F.conv2d(x, m.weight, m.bias, m.stride, m.padding, m.dilation, m.groups)
@@ -103,6 +125,8 @@ class Network(nn.Module):
                 x = x.flatten(m.start_dim, m.end_dim)
             else:
                 x = m(x)
+        if acts is not None:
+            acts.append(x)
         return x
 
     def _heads(self, h: torch.Tensor):
@@ -111,16 +135,38 @@ class Network(nn.Module):
 
     def forward(self, obs: torch.Tensor, state: State = None):
         """One step for a batch of 1 (or a batch of independent observations if feedforward)."""
-        h = self._features(obs)
+        if self._recorded is not None and obs.shape[0] == 1 and not torch.is_grad_enabled():
+            acts: list = []
+            x = obs.float()
+            h = self._run_torso(x / 255.0 if self.pixels else x, acts)
+            self._recorded.append((obs.data_ptr(), acts))
+        else:
+            h = self._features(obs)
         if self.core is not None:
             state = self.core(h, state)
             h = state[0]
         out, v = self._heads(h)
         return out, v, state
 
+    def _replayed_features(self, obs: torch.Tensor) -> Optional[torch.Tensor]:
+        """The torso features of `obs` from the record, with the torso's gradient attached; None
+        (and the record dropped) unless the record holds exactly these observations, in order."""
+        recorded, self._recorded = self._recorded, None
+        n = obs.shape[0]
+        if recorded is None or len(recorded) < n or not torch.is_grad_enabled():
+            return None
+        step = obs[0].numel() * obs.element_size()
+        base = obs.data_ptr()
+        if not obs.is_contiguous() or any(ptr != base + i * step for i, (ptr, _) in enumerate(recorded[:n])):
+            return None
+        acts = [torch.cat([a[j] for _, a in recorded[:n]]) for j in range(len(recorded[0][1]))]
+        return _RecordedTorso.apply(self._torso_layers, acts, *self._torso_params)
+
     def unroll(self, obs: torch.Tensor, state: State = None):
-        """A rollout of T+1 time-major observations from `state`: (outputs, values, final state)."""
-        h = self._features(obs)
+        """A rollout of T time-major observations from `state`: (outputs, values, final state)."""
+        h = self._replayed_features(obs)
+        if h is None:
+            h = self._features(obs)
         if self.core is not None:
             # The LSTMCell recurrence over the rollout as one fused ATen LSTM layer (same weights,
             # same gate maths; the input projection runs as one batched matmul): fwd+bwd over 6
@@ -134,3 +180,51 @@ class Network(nn.Module):
             h, state = hs[:, 0], (hn[0], cn[0])
         out, v = self._heads(h)
         return out, v, state
+
+
+class _RecordedTorso(torch.autograd.Function):
+    """The torso's output from recorded activations; backward = the torso's backward on them.
+
+    ``acts[i]`` is the (batched) input of layer ``i`` and ``acts[-1]`` the features. The backward
+    walks the layers in reverse with the kernels autograd would call for them: mm for a linear
+    layer's weight and input, a sum for its bias, ``convolution_backward`` for a convolution,
+    ``threshold_backward`` for a ReLU (on its output, as autograd does). The first layer's input
+    gradient (the frames) is never computed.
+    """
+
+    @staticmethod
+    def forward(ctx, layers, acts, *params):
+        ctx.layers, ctx.acts = layers, acts
+        return acts[-1]
+
+    @staticmethod
+    def backward(ctx, grad):
+        layers, acts = ctx.layers, ctx.acts
+        # no input gradient is needed below the first layer with parameters
+        first = next(i for i, m in enumerate(layers) if isinstance(m, (nn.Linear, nn.Conv2d)))
+        param_grads = []
+        for i in range(len(layers) - 1, -1, -1):
+            m, x = layers[i], acts[i]
+            kind = type(m)
+            if i < first:
+                break
+            if kind is nn.ReLU:
+                grad = _relu_backward(grad, acts[i + 1], 0)
+            elif kind is nn.Flatten:
+                grad = grad.reshape(x.shape)
+            elif kind is nn.Linear:
+                gb = grad.sum(0) if m.bias is not None else None
+                gw = grad.t().mm(x)
+                param_grads += [g for g in (gb, gw) if g is not None]
+                grad = grad.mm(m.weight) if i > first else None
+            elif kind is nn.Conv2d:
+                # channels-last operands: oneDNN's weight gradient is ~25% faster on them (as in _features)
+                cl = torch.channels_last
+                gx, gw, gb = _conv_backward(
+                    grad.contiguous(memory_format=cl), x.contiguous(memory_format=cl), m.weight, [m.out_channels] if m.bias is not None else None, list(m.stride),
+                    list(m.padding), list(m.dilation), False, [0, 0], m.groups, [i > first, True, m.bias is not None])
+                param_grads += [g for g in (gb, gw.contiguous()) if g is not None]  # gw came back channels-last
+                grad = gx
+            else:  # a layer this backward does not know: unreachable for the torsos built here
+                raise TypeError(f"no recorded backward for {kind.__name__}")
+        return (None, None, *reversed(param_grads))

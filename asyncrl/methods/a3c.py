@@ -2,7 +2,7 @@
 
 Pseudo-code -> code:
   "perform a_t according to pi(a_t|s_t; theta')"   -> A3C.act (sample the softmax policy)
-  "R = 0 for terminal s_t, V(s_t; theta'_v) else"  -> A3C.loss, bootstrap from values[T]
+  "R = 0 for terminal s_t, V(s_t; theta'_v) else"  -> A3C.loss, bootstrap (a no-grad forward of s_T)
   "R <- r_i + gamma R"                             -> returns.n_step_returns
   "d theta += grad log pi(a_i|s_i)(R - V(s_i))"    -> policy_loss
   "d theta_v += d (R - V(s_i))^2 / d theta_v"      -> value_loss (weighted by value_loss_coef)
@@ -69,14 +69,14 @@ class A3C(Method):
         return int(out.argmax())
 
     def loss(self, net, target_net, rollout):
-        logits, values, _ = net.unroll(rollout.obs, rollout.state0)
-        # values[-1] = V(s_T) enters only as the bootstrap target: .item() cuts its gradient
-        returns = n_step_returns(
-            rollout.rewards, values[-1].item(), rollout.terminated, self._gamma
-        )
+        logits, values, state = net.unroll(rollout.obs[:-1], rollout.state0)
+        bootstrap = 0.0
+        if not rollout.terminated:  # V(s_T; theta'_v) is only the bootstrap target: no gradient
+            with torch.no_grad():
+                bootstrap = net(rollout.obs[-1:], state)[1].item()
+        returns = n_step_returns(rollout.rewards, bootstrap, rollout.terminated, self._gamma)
         returns = torch.tensor(returns, dtype=values.dtype)
-        values = values[:-1]
-        log_probs = F.log_softmax(logits[:-1], -1)
+        log_probs = F.log_softmax(logits, -1)
         adv = returns - values
         pg = policy_loss(log_probs, rollout.actions, adv)
         vl = value_loss(returns, values)

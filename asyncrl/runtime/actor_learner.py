@@ -7,7 +7,9 @@
         clip d theta to max_grad_norm; optimizer.step(d theta, lr(T)) on the shared theta
         T += steps; refresh theta- <- theta when T crosses a multiple of I_target
 Acting without a graph and then replaying the rollout as one batch is faster than keeping a
-per-step graph (+52% agent steps/s measured on one core) and gives the same gradient, since theta' is fixed in a rollout.
+per-step graph (+52% agent steps/s measured on one core) and gives the same gradient, since theta' is fixed in a rollout;
+and the replay reuses the torso activations recorded while acting instead of running the torso forward
+again (Network.record_rollout).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import torch
 
 from ..envs import make_env
 from ..methods import Rollout, build_network, get_method
-from .optim import AsyncOptimizer, clip_grad_norm, linear_lr
+from .optim import AsyncOptimizer, grad_norm, grad_scale, linear_lr
 
 STATS_EVERY_S = 2.0
 
@@ -102,6 +104,7 @@ def _loop(rank: int, cfg, shared, env) -> None:
             break
         with torch.no_grad():
             torch._foreach_copy_(local_params, shared_params)
+        local.record_rollout()  # the acting forwards' activations serve the loss's replay (networks.py)
         frames_now = shared.budget.done * skip
         state0 = None if state is None else (state[0].detach(), state[1].detach())
         terminated = truncated = lost_life = False
@@ -146,9 +149,10 @@ def _loop(rank: int, cfg, shared, env) -> None:
         # conv weight gradients come back channels-last (networks.py); make every gradient
         # contiguous so norms and updates see the same layout, and the same sums, as the params
         grads = [g.contiguous() for g in torch.autograd.grad(loss, local_params)]
-        stats["grad_norm"] = clip_grad_norm(grads, max_grad_norm)
+        stats["grad_norm"] = norm = grad_norm(grads)
         stats["loss"] = loss_value / t
-        optimizer.step(grads, linear_lr(lr0, frames_now, total_frames))
+        # clipped to max_grad_norm inside the optimizer's pass (optim.py)
+        optimizer.step(grads, linear_lr(lr0, frames_now, total_frames), grad_scale(norm, max_grad_norm))
         before, after = shared.budget.commit(t, granted)
         if shared.target is not None and target_refresh_due(before * skip, after * skip, target_every):
             with torch.no_grad():
