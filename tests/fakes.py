@@ -202,3 +202,17 @@ class RecordingSarsa(OneStepSarsa):
         RECORDS.append(("rollout", self.rank, rollout.actions.tolist(), rollout.next_action,
                         rollout.terminated, rollout.truncated))
         return super().loss(net, target_net, rollout)
+
+
+class EvalWhereabouts(CountingMethod):
+    """Like CountingMethod; its evaluation instance appends "pid nice" to the file named by the
+    environment variable ASYNCRL_TEST_EVAL_LOG the first time it acts (where evaluations run)."""
+
+    def act_eval(self, out):
+        import os
+
+        if not getattr(self, "_logged", False):
+            self._logged = True
+            with open(os.environ["ASYNCRL_TEST_EVAL_LOG"], "a") as f:
+                f.write(f"{os.getpid()} {os.nice(0)}\n")
+        return 0

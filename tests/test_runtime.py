@@ -392,3 +392,73 @@ def test_a_run_older_than_a_protocol_key_keeps_its_protocol():
     assert identity_differences(saved, {"env": {"game": "breakout", "fire_reset": False}, "threads": 2}) == []
     assert identity_differences(saved, {"env": {"game": "breakout", "fire_reset": True}, "threads": 2}) == [
         "env.fire_reset: False -> True"]
+
+
+def test_periodic_evaluations_run_in_their_own_lower_priority_process(compose_cfg, tmp_path, monkeypatch):
+    """A periodic evaluation plays in a process of its own at nice `eval.nice` (the actor-learners
+    keep the cores); the final one plays in the trainer, at the trainer's priority."""
+    log = tmp_path / "evals.log"
+    monkeypatch.setenv("ASYNCRL_TEST_EVAL_LOG", str(log))
+    base = os.nice(0)
+    tr, s = train(compose_cfg, tmp_path, "runtime=process", "threads=1", "total_frames=6000",
+                  "method.name=tests.fakes:EvalWhereabouts", "eval.episodes=2", "eval.interval_frames=2000",
+                  "eval.nice=7")
+    assert s["status"] == "completed", s.get("error")
+    where = [tuple(map(int, line.split())) for line in log.read_text().split("\n") if line]
+    periodic, final = where[:-1], where[-1]
+    assert periodic, "no periodic evaluation ran"
+    assert all(pid != os.getpid() and nice == min(19, base + 7) for pid, nice in periodic)
+    assert final == (os.getpid(), base)
+    assert len(s["evals"]) == len(where)
+    import multiprocessing
+
+    assert not multiprocessing.active_children()
+
+
+def test_a_stopped_run_ends_its_evaluation_process(compose_cfg, tmp_path, monkeypatch):
+    """Stopping the run while a periodic evaluation plays ends that process and records nothing."""
+    from asyncrl.runtime import trainer as trainer_mod
+
+    monkeypatch.setenv("ASYNCRL_TEST_EVAL_LOG", str(tmp_path / "evals.log"))
+    cfg = compose_cfg("env=toy", "logger.progress=false", "runtime=thread", "threads=1", "total_frames=4000",
+                      "method.name=tests.fakes:EvalWhereabouts", "eval.episodes=1000000")
+    tr = Trainer(cfg, tmp_path)
+    tr.run_log = results.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count())
+    got = {}
+    t = threading.Thread(target=lambda: got.setdefault("scores", tr._evaluate_in_process(tr.model.state_dict(), 1)))
+    t.start()
+    import time
+
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "evals.log").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)  # the process is up and playing its million games
+    tr._cancel_eval.set()
+    t.join(trainer_mod.JOIN_TIMEOUT_S + 10)
+    assert not t.is_alive() and got["scores"] is None
+    import multiprocessing
+
+    assert not multiprocessing.active_children()
+
+
+def test_a_slow_evaluation_delays_the_next_ones_but_skips_none(compose_cfg, tmp_path, monkeypatch):
+    """Every evaluation interval crossed gets its snapshot evaluated, even when the evaluator is
+    still busy with an earlier one (here: none finishes before training does)."""
+    cfg = compose_cfg("env=toy", "logger.progress=false", "logger.interval_s=0.5", "runtime=thread", "threads=1",
+                      "total_frames=12000", "method.name=tests.fakes:CountingMethod", "eval.episodes=1",
+                      "eval.interval_frames=2000", "eval.final=false")
+    tr = Trainer(cfg, tmp_path)
+    played = []
+
+    def slow_evaluation(snapshot, seed):
+        while tr.budget.done < tr.total_steps and not tr._eval_cancelled():
+            threading.Event().wait(0.05)  # busy until training is over
+        played.append(seed)
+        return [float(len(played))]
+
+    monkeypatch.setattr(tr, "_evaluate_in_process", slow_evaluation)
+    s = tr.run(results.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
+    assert s["status"] == "completed", s.get("error")
+    intervals = [e["frames"] // 2000 for e in s["evals"]]
+    assert len(intervals) >= 3 and intervals == sorted(set(intervals)), intervals
+    assert [e["mean"] for e in s["evals"]] == [float(i + 1) for i in range(len(intervals))]  # in order
+    assert len(set(played)) == len(played)  # one seed per evaluation

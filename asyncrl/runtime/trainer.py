@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import queue as queue_mod
 import signal
 import sys
@@ -17,17 +18,19 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import torch
+import torch.multiprocessing as tmp
 from omegaconf import OmegaConf
 
 from .. import results
 from ..envs import env_spec
 from ..evaluation import EVAL_RANK, evaluate, summarize
 from ..methods import build_network, get_method
-from .backends import make_backend
+from .backends import _set_parent_death_signal, make_backend
 from .optim import linear_lr, make_shared_statistics
 from .shared import FrameBudget, Shared, share_network
 
 JOIN_TIMEOUT_S = 5.0
+MAX_PENDING_EVALS = 4  # snapshots waiting for the evaluator; beyond that, evaluations are skipped
 
 
 class Interrupted(Exception):
@@ -40,6 +43,26 @@ def build_model(cfg):
     torch.manual_seed(cfg.seed)  # the initial theta (and theta-) follow the run's seed
     model = build_network(method_cls, cfg.method, cfg.env, spec.obs_shape, spec.n_actions)
     return spec, method_cls, model
+
+
+def _evaluation_process(cfg_container: dict, state: Dict[str, torch.Tensor], seed: int, conn) -> None:
+    """Body of a periodic evaluation's own process: priority `eval.nice` (so the actor-learners keep
+    the cores), one intra-op thread, the snapshot's parameters, then `evaluate`; the scores go back
+    through `conn`. The final evaluation runs in the trainer instead: the cores are free by then."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the trainer alone decides when to stop
+    if hasattr(signal, "SIGUSR2"):
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    _set_parent_death_signal()
+    cfg = OmegaConf.create(cfg_container)
+    try:
+        os.nice(int(cfg.eval.nice))
+    except OSError:
+        pass
+    torch.set_num_threads(1)
+    spec, method_cls, net = build_model(cfg)
+    net.load_state_dict(state)
+    method = method_cls(cfg.method, spec.n_actions, EVAL_RANK, seed)
+    conn.send(evaluate(net, method, cfg.env, int(cfg.eval.episodes), seed=seed))
 
 
 class Trainer:
@@ -60,7 +83,8 @@ class Trainer:
             self._restore(checkpoint)
         self.recent_scores: deque = deque(maxlen=10)
         self.error: Optional[str] = None
-        self._eval_thread: Optional[threading.Thread] = None
+        self._eval_thread: Optional[threading.Thread] = None  # plays the periodic evaluations, in order
+        self._eval_tasks: "queue_mod.Queue" = queue_mod.Queue()  # their snapshots, waiting their turn
         self._lock = threading.Lock()  # evals list and summary writes, shared with the eval thread
         self._cancel_eval = threading.Event()  # set when the run stops early: drop the evaluation
         self.stop_signal: Optional[int] = None  # SIGTERM or SIGUSR2, if one stopped the run
@@ -270,32 +294,85 @@ class Trainer:
             self._next_ckpt = _next_multiple(frames, self.cfg.checkpoint.interval_frames)
             self.save_checkpoint(frames, self.wall())
         if self._next_eval is not None and frames >= self._next_eval and self.cfg.eval.episodes > 0:
-            if self._eval_thread is None or not self._eval_thread.is_alive():
-                self._next_eval = _next_multiple(frames, self.cfg.eval.interval_frames)
-                self._eval_thread = threading.Thread(
-                    target=self._evaluate, args=(frames, self.wall()), daemon=True, name="evaluator"
-                )
+            # a snapshot now, played when the evaluator gets to it: a slow (low-priority) evaluation
+            # delays the later ones but skips none (while at most MAX_PENDING_EVALS wait), and each
+            # keeps the frames of its snapshot
+            self._next_eval = _next_multiple(frames, self.cfg.eval.interval_frames)
+            if self._eval_tasks.qsize() >= MAX_PENDING_EVALS:
+                if not getattr(self, "_said_behind", False):
+                    self._said_behind = True
+                    self.run_log.message(
+                        f"evaluations fall behind ({MAX_PENDING_EVALS} waiting): skipping the one at {frames:,} "
+                        "frames and later ones while that lasts (raise eval.interval_frames or lower eval.nice)")
+                return
+            snapshot = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self._eval_tasks.put((frames, self.wall(), snapshot, self._eval_seed()))
+            if self._eval_thread is None:
+                self._eval_thread = threading.Thread(target=self._evaluator, daemon=True, name="evaluator")
                 self._eval_thread.start()
 
+    def _eval_seed(self) -> int:
+        """One seed per evaluation, for its env and for its policy's random draws alike (a policy
+        seeded from cfg.seed alone would replay the same draws in every evaluation)."""
+        self._evals_started = getattr(self, "_evals_started", len(self.evals)) + 1
+        return self.cfg.seed + 10_007 * self._evals_started
+
+    def _evaluator(self) -> None:
+        """The periodic evaluations, one after the other, until the None that `_wait_eval` sends."""
+        while (task := self._eval_tasks.get()) is not None:
+            if not self._eval_cancelled():
+                self._evaluate(*task)
+
     def _wait_eval(self) -> None:
+        """Let the evaluator finish the evaluations already due (none once the run is cancelled)."""
         if self._eval_thread is not None:
+            self._eval_tasks.put(None)
             self._eval_thread.join()
 
-    def _evaluate(self, frames: int, wall: float) -> None:
-        """Evaluate a snapshot of the shared model taken now (training goes on meanwhile)."""
+    def _evaluate(self, frames: int, wall: float, snapshot: Optional[Dict[str, torch.Tensor]] = None,
+                  seed: Optional[int] = None) -> None:
+        """Evaluate the parameters of `snapshot` (taken at `frames`) in their own lower-priority
+        process (see _evaluation_process), or, without one, the shared model as it is now, here."""
         cfg = self.cfg
-        net = copy.deepcopy(self.model)
-        # one seed per evaluation, for its env and for its policy's random draws alike (a policy
-        # seeded from cfg.seed alone would replay the same draws in every evaluation)
-        seed = cfg.seed + 10_007 * (1 + len(self.evals))
-        method = self.method_cls(cfg.method, self.spec.n_actions, EVAL_RANK, seed)
-        scores = evaluate(net, method, cfg.env, int(cfg.eval.episodes), seed=seed, cancelled=self._eval_cancelled)
+        seed = self._eval_seed() if seed is None else seed
+        if snapshot is not None:
+            scores = self._evaluate_in_process(snapshot, seed)
+        else:
+            net = copy.deepcopy(self.model)
+            method = self.method_cls(cfg.method, self.spec.n_actions, EVAL_RANK, seed)
+            scores = evaluate(net, method, cfg.env, int(cfg.eval.episodes), seed=seed, cancelled=self._eval_cancelled)
         if scores is None:
             return
         entry = {"frames": frames, "wall_time_s": round(wall, 3), **summarize(scores)}
         with self._lock:
             self.evals.append(entry)
         self.run_log.evaluation(self, entry)
+
+    def _evaluate_in_process(self, state: Dict[str, torch.Tensor], seed: int) -> Optional[List[float]]:
+        """`evaluate` in a spawned process at nice `eval.nice`; None if the run stops first (the
+        process is then terminated) or the process dies without scores (said in cli.log)."""
+        ctx = tmp.get_context("spawn")
+        recv, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_evaluation_process, name="evaluation", daemon=True,
+                           args=(OmegaConf.to_container(self.cfg, resolve=True), state, seed, send))
+        proc.start()
+        send.close()
+        try:
+            while not self._eval_cancelled():
+                if recv.poll(0.2):
+                    return recv.recv()
+                if not proc.is_alive() and not recv.poll(0):
+                    self.run_log.message(f"the evaluation process exited ({proc.exitcode}) without scores")
+                    return None
+            return None
+        except EOFError:
+            self.run_log.message(f"the evaluation process exited ({proc.exitcode}) without scores")
+            return None
+        finally:
+            recv.close()
+            if proc.is_alive():
+                proc.terminate()
+            proc.join(JOIN_TIMEOUT_S)
 
 
 def _next_multiple(frames: int, interval: int) -> Optional[int]:
