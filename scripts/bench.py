@@ -3,20 +3,47 @@
     python scripts/bench.py [--methods a3c,a3c_lstm,n_step_q,one_step_q,one_step_sarsa]
                             [--threads 1,2] [--runtime process[,thread]] [--env breakout]
                             [--frames 60000] [--repeats 3] [--out results/bench]
-                            [--set env.backend=lean ...]
+                            [--set env.backend=lean ...] [--update]
+                            [--peer-python /tmp/pfrlvenv/bin/python] [--with-eval]
+    python scripts/bench.py --preset targets --peer-python /tmp/pfrlvenv/bin/python --out results/bench/targets
 
 Every run is `python -m asyncrl ...` with evaluation and periodic checkpoints off, into a
 temporary results root. Repeats are interleaved (repeat 1 of every configuration, then repeat 2,
 ...) so that a change in the machine's load hits all configurations alike; the table reports the
 median over repeats. Writes OUT/throughput.csv (one row per configuration) and OUT/throughput.md,
-and prints the table.
+OUT/targets.csv and OUT/targets.md (below), and prints the tables. A run that fails is reported
+and left out (its configuration reads "not measured" in the targets); the script then exits 1.
+
+Extra configurations, interleaved with ours like any other:
+  --peer-python PY  the peer: pfrl's A3C (scripts/peers/pfrl_a3c.py, run by PY, a virtualenv with
+                    pfrl 0.4.0: scripts/bench_peer.py says how to build it; a PY that does not
+                    exist is built there) for each --threads count, same game and number of
+                    frames, rows `pfrl-<version> a3c`. Its rate is steady too: between its step
+                    clock's first mark >= --interval-s after its first step and its last mark.
+  --with-eval       rows `a3c+eval`: A3C FF with an evaluation always running (eval.interval_frames=4
+                    eval.episodes=10: an evaluation is due at every trainer tick, so the evaluator
+                    never idles while training runs), for each --threads count.
+  --preset targets  exactly the configurations the targets need, whatever --methods, --threads
+                    and --runtime say: a3c process 1 and 2, pfrl 1 and 2 (with --peer-python),
+                    a3c_lstm process 1, a3c thread 1 and 2, a3c+eval process 2.
+
+Targets (OUT/targets.md, issue 13), computed from the rows of throughput.csv, "not measured" when
+a row they need is missing:
+  A3C FF, 1 actor-learner, agent steps/s             >= 1,000
+  ours / pfrl A3C, same run, 1 and 2 actor-learners  >= 2x both   (process runtime)
+  2 actor-learners / 1, process runtime              >= 1.9x
+  A3C LSTM vs A3C FF, 1 actor-learner                within 25%   (a3c_lstm / a3c - 1)
+  thread runtime, 2 / 1                              >= 1.7x
+  training frames/s while an evaluation runs / without, 2 actor-learners   >= 0.9  (a3c+eval / a3c)
 
 Columns (docs/performance.md):
-  steady frames/s   frames between the first and the last metrics.csv row over the wall time
-                    between them: excludes actor-learner start-up (spawn + torch import + env
-                    build, ~2-3 s) and shutdown. Agent steps/s = frames/s / frame skip.
-  summary frames/s  summary.json's frames_per_s: total frames / wall time from the trainer's start,
-                    so it includes start-up (short runs read low).
+  steady frames/s   frames between the first metrics.csv row and the last one written during
+                    training (not the final row, written after the actor-learners have stopped and
+                    been joined) over the wall time between them: excludes actor-learner start-up
+                    and shutdown. Agent steps/s = frames/s / frame skip.
+  summary frames/s  summary.json's frames_per_s: frames / training wall time. Since actor-learners
+                    wait at a start barrier it excludes their start-up; tables measured before the
+                    barrier included it (short runs read low). The peer's: from its first step.
   overhead s        wall time not explained by the steady rate: wall - frames / steady frames/s.
   scaling           steady frames/s at n actor-learners / at 1 (same method, runtime).
   peak RSS / AL     max VmHWM of an actor-learner process (process runtime); it counts shared
@@ -25,12 +52,15 @@ Columns (docs/performance.md):
                     sampled: the memory each extra actor-learner really adds.
   trainer RSS       VmHWM of the trainer process. With runtime=thread the actor-learners live in
                     it, so the per-actor-learner columns are empty and this is the whole run.
+For the peer's rows: its forked worker processes are the actor-learners and the driver process the
+trainer; wall and overhead count from the driver's start (fork, env build) to its end.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import os
 import statistics
@@ -38,11 +68,83 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+
+def _import_beside(name: str):
+    """scripts/<name>.py as module `name` (scripts/ is no package; sys.path stays as it is)."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+bench_peer = _import_beside("bench_peer")
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ["a3c", "a3c_lstm", "n_step_q", "one_step_q", "one_step_sarsa"]
 POLL_S = 0.25
+EVAL_LABEL = "a3c+eval"  # the method column of A3C FF with an evaluation always running
+EVAL_OVERRIDES = (("eval.interval_frames", "4"), ("eval.episodes", "10"))  # 10: the CLI default
+PRESETS = ("targets",)
+
+
+@dataclass(frozen=True)
+class Config:
+    """One configuration: a row of the table. `method` is the row's label; `cli_method` what the CLI
+    runs (ours), `overrides` the CLI overrides it adds; kind 'peer' runs pfrl's driver instead."""
+
+    runtime: str
+    method: str
+    threads: int
+    kind: str = "ours"
+    cli_method: str = ""
+    overrides: tuple = ()
+
+    @property
+    def key(self):
+        return (self.runtime, self.method, self.threads)
+
+
+def ours(runtime: str, method: str, threads: int) -> Config:
+    return Config(runtime, method, threads, "ours", method)
+
+
+def with_eval(runtime: str, threads: int) -> Config:
+    return Config(runtime, EVAL_LABEL, threads, "ours", "a3c", EVAL_OVERRIDES)
+
+
+def peer(label: str, threads: int) -> Config:
+    return Config("process", label, threads, "peer")
+
+
+def build_configs(args, peer_label=None) -> list:
+    """The configurations of one repeat, in the order they run. The peer's run right after ours with
+    the same number of actor-learners, so that the two see the same load."""
+    if args.preset == "targets":
+        cfgs = [ours("process", "a3c", 1), peer(peer_label, 1) if peer_label else None,
+                ours("process", "a3c", 2), peer(peer_label, 2) if peer_label else None,
+                ours("process", "a3c_lstm", 1), ours("thread", "a3c", 1), ours("thread", "a3c", 2),
+                with_eval("process", 2)]
+        return [c for c in cfgs if c is not None]
+    cfgs, peered = [], set()
+    for rt in args.runtime:
+        for m in args.methods:
+            for n in args.threads:
+                cfgs.append(ours(rt, m, n))
+                if peer_label and rt == "process" and m == "a3c":
+                    cfgs.append(peer(peer_label, n))
+                    peered.add(n)
+                if args.with_eval and m == "a3c" and rt == args.runtime[0]:
+                    cfgs.append(with_eval(rt, n))
+    if peer_label:
+        cfgs += [peer(peer_label, n) for n in args.threads if n not in peered]
+    if args.with_eval and "a3c" not in args.methods:
+        cfgs += [with_eval(args.runtime[0], n) for n in args.threads]
+    return cfgs
 
 
 # ---- memory sampling through /proc -----------------------------------------------------------
@@ -93,20 +195,32 @@ def _private_kb(pid: int) -> int:
     return total
 
 
-def _is_actor(pid: int) -> bool:
+def _cmdline(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmd = f.read().decode(errors="replace")
+            return f.read().decode(errors="replace")
     except OSError:
-        return False
+        return ""
+
+
+def _is_actor(pid: int) -> bool:
+    """Our actor-learners: spawned interpreters (multiprocessing's spawn_main)."""
+    cmd = _cmdline(pid)
     return "spawn_main" in cmd and "resource_tracker" not in cmd
+
+
+def _is_peer_actor(pid: int) -> bool:
+    """pfrl's actor-learners: processes forked from the driver, so with the driver's command line."""
+    cmd = _cmdline(pid)
+    return bench_peer.DRIVER.name in cmd and "resource_tracker" not in cmd
 
 
 class MemorySampler:
     """Peak memory of a CLI process and of its actor-learner children, polled while it runs."""
 
-    def __init__(self, pid: int):
+    def __init__(self, pid: int, is_actor=_is_actor):
         self.pid = pid
+        self.is_actor = is_actor
         self.actor_hwm: dict = {}
         self.actor_private: dict = {}
         self.trainer_hwm = 0
@@ -114,7 +228,7 @@ class MemorySampler:
     def sample(self) -> None:
         self.trainer_hwm = max(self.trainer_hwm, _status_kb(self.pid, "VmHWM"))
         for c in _descendants(self.pid):
-            if _is_actor(c):
+            if self.is_actor(c):
                 self.actor_hwm[c] = max(self.actor_hwm.get(c, 0), _status_kb(c, "VmHWM"))
                 self.actor_private[c] = max(self.actor_private.get(c, 0), _private_kb(c))
 
@@ -124,47 +238,95 @@ def _load1() -> float:
     return os.getloadavg()[0]
 
 
-def _steady_fps(metrics_csv: Path):
+def _metrics_rows(metrics_csv: Path) -> list:
     try:
         with open(metrics_csv, newline="") as f:
-            rows = [(int(r["frames"]), float(r["wall_time_s"])) for r in csv.DictReader(f)]
+            return [(int(r["frames"]), float(r["wall_time_s"])) for r in csv.DictReader(f)]
     except (OSError, KeyError, ValueError):
-        return None
-    if len(rows) < 2 or rows[-1][1] <= rows[0][1]:
-        return None
-    return (rows[-1][0] - rows[0][0]) / (rows[-1][1] - rows[0][1])
+        return []
 
 
-def run_once(method, threads, runtime, args, root: Path) -> dict:
-    cmd = [
-        sys.executable, "-m", "asyncrl",
-        f"method={method}", f"env={args.env}", f"threads={threads}", f"runtime={runtime}",
-        f"total_frames={args.frames}", f"seed={args.seed}",
-        "eval.episodes=0", "eval.final=false", "checkpoint.interval_frames=0",
-        "logger.progress=false", f"logger.interval_s={args.interval_s}", "resume=false",
-        f"results_root={root}", *args.set,
-    ]
+def steady_window(rows: list):
+    """The measured window of a run's metrics.csv rows [(frames, wall_time_s), ...]: from the first
+    row (one interval after the common start: start-up excluded) to the last row written while
+    training was still going, i.e. the last with fewer frames than the final row, which the
+    trainer writes after the actor-learners have stopped and been joined (shutdown excluded; it
+    is the last row itself when no earlier row is left). None when there are not two rows."""
+    if len(rows) < 2:
+        return None
+    end = max((i for i, r in enumerate(rows) if r[0] < rows[-1][0]), default=0)
+    if end < 1:
+        end = len(rows) - 1
+    (f0, t0), (f1, t1) = rows[0], rows[end]
+    return (f0, t0, f1, t1) if t1 > t0 else None
+
+
+def _steady_fps(metrics_csv: Path):
+    w = steady_window(_metrics_rows(metrics_csv))
+    return (w[2] - w[0]) / (w[3] - w[1]) if w else None
+
+
+def eval_coverage(metrics_csv: Path, evals: list) -> dict:
+    """What summary.json tells of the evaluations of an a3c+eval run, beside its measured window.
+
+    With eval.interval_frames=4 an evaluation is due at every trainer tick, so the evaluator never
+    idles while training runs; what a run can show is that the first one was due before the
+    measured window began and how many were played. summary.json records an evaluation's frames and
+    time when it was due (its snapshot), not when it ended, so nothing finer is claimed.
+    Returns evals_done (evaluations completed, including those played after training),
+    first_eval_s (when the first was due), window_start_s and window_end_s (steady_window)."""
+    times = sorted(float(e["wall_time_s"]) for e in evals if isinstance(e, dict) and "wall_time_s" in e)
+    w = steady_window(_metrics_rows(metrics_csv))
+    return {"evals_done": len(times), "first_eval_s": times[0] if times else None,
+            "window_start_s": w[1] if w else None, "window_end_s": w[3] if w else None}
+
+
+def _run_polled(cmd, log_path: Path, is_actor):
+    """Run `cmd` from the repository root, output to `log_path`, sampling memory until it exits."""
     load_before = _load1()
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    mem = MemorySampler(proc.pid)
-    while proc.poll() is None:
-        mem.sample()
-        time.sleep(POLL_S)
-    out = proc.stdout.read()
-    elapsed = time.monotonic() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"run failed ({proc.returncode}): {' '.join(cmd)}\n{out[-3000:]}")
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
+        mem = MemorySampler(proc.pid, is_actor)
+        while proc.poll() is None:
+            mem.sample()
+            time.sleep(POLL_S)
+    return proc.returncode, log_path.read_text(errors="replace"), time.monotonic() - t0, mem, load_before
+
+
+def _memory(mem: MemorySampler) -> dict:
+    hwm, priv = list(mem.actor_hwm.values()), list(mem.actor_private.values())
+    return {
+        "peak_rss_mb": max(hwm) / 1024 if hwm else None,
+        "private_mb": max(priv) / 1024 if priv else None,
+        "trainer_rss_mb": mem.trainer_hwm / 1024,
+    }
+
+
+def run_once(cfg: Config, args, root: Path) -> dict:
+    """One run of our CLI for configuration `cfg` into the results root `root`."""
+    over = {
+        "method": cfg.cli_method or cfg.method, "env": args.env, "threads": cfg.threads, "runtime": cfg.runtime,
+        "total_frames": args.frames, "seed": args.seed,
+        "eval.episodes": 0, "eval.final": "false", "checkpoint.interval_frames": 0,
+        "logger.progress": "false", "logger.interval_s": args.interval_s, "resume": "false",
+        "results_root": root,
+    }
+    over.update(dict(cfg.overrides))
+    cmd = [sys.executable, "-m", "asyncrl", *(f"{k}={v}" for k, v in over.items()), *args.set]
+    rc, out, elapsed, mem, load_before = _run_polled(cmd, Path(f"{root}.log"), _is_actor)
+    if rc != 0:
+        raise RuntimeError(f"run failed ({rc}): {' '.join(map(str, cmd))}\n{out[-3000:]}")
     summaries = list(root.rglob("summary.json"))
     if len(summaries) != 1:
         raise RuntimeError(f"expected one summary.json under {root}, found {len(summaries)}")
     s = json.loads(summaries[0].read_text())
     if s["status"] != "completed":
-        raise RuntimeError(f"run not completed ({s['status']}): {' '.join(cmd)}\n{out[-3000:]}")
-    steady = _steady_fps(summaries[0].parent / "metrics.csv") or s["frames_per_s"]
+        raise RuntimeError(f"run not completed ({s['status']}): {' '.join(map(str, cmd))}\n{out[-3000:]}")
+    metrics = summaries[0].parent / "metrics.csv"
+    steady = _steady_fps(metrics) or s["frames_per_s"]
     skip = int(s.get("frame_skip", 1))
-    actors_hwm = list(mem.actor_hwm.values())
-    actors_priv = list(mem.actor_private.values())
+    evals = eval_coverage(metrics, s.get("evals", [])) if dict(cfg.overrides).get("eval.episodes") else {}
     return {
         "frames": s["frames"],
         "wall_s": s["wall_time_s"],
@@ -173,12 +335,42 @@ def run_once(method, threads, runtime, args, root: Path) -> dict:
         "summary_frames_per_s": s["frames_per_s"],
         "steps_per_s": steady / skip,
         "overhead_s": s["wall_time_s"] - s["frames"] / steady,
-        "peak_rss_mb": max(actors_hwm) / 1024 if actors_hwm else None,
-        "private_mb": max(actors_priv) / 1024 if actors_priv else None,
-        "trainer_rss_mb": mem.trainer_hwm / 1024,
+        **_memory(mem),
         "load1": load_before,
         "cores": s.get("cores"),
         "versions": s.get("versions", {}),
+        "frame_skip": skip,
+        **evals,
+    }
+
+
+def run_peer(cfg: Config, args, root: Path) -> dict:
+    """One run of pfrl's A3C driver (scripts/peers/pfrl_a3c.py) with the peer virtualenv's python."""
+    cmd = bench_peer.peer_command(args.peer_python, args.env, cfg.threads, args.frames, args.seed, args.interval_s)
+    rc, out, elapsed, mem, load_before = _run_polled(cmd, Path(f"{root}.log"), _is_peer_actor)
+    try:
+        r = bench_peer.parse_peer_output(out)
+    except ValueError as e:
+        raise RuntimeError(f"peer run failed ({rc}, {e}): {' '.join(cmd)}\n{out[-3000:]}") from None
+    if rc != 0:
+        raise RuntimeError(f"peer run failed ({rc}): {' '.join(cmd)}\n{out[-3000:]}")
+    steps_per_s = bench_peer.peer_rate(r)
+    skip = int(r.get("frame_skip", bench_peer.FRAME_SKIP))
+    frames = int(r["steps"]) * skip
+    summary = r.get("summary_steps_per_s") or steps_per_s
+    return {
+        "frames": frames,
+        "wall_s": r["wall_s"],
+        "process_s": elapsed,
+        "frames_per_s": steps_per_s * skip,
+        "summary_frames_per_s": summary * skip,
+        "steps_per_s": steps_per_s,
+        "overhead_s": r["wall_s"] - frames / (steps_per_s * skip),
+        **_memory(mem),
+        "load1": load_before,
+        "cores": r.get("cores"),
+        "versions": {},
+        "peer_versions": bench_peer.versions_text(r),
         "frame_skip": skip,
     }
 
@@ -190,24 +382,64 @@ def _median(values):
 
 
 def _fmt(v, nd=0):
-    if v is None:
+    if v is None or v == "":
         return ""
     return f"{v:,.{nd}f}"
 
 
-def summarize(results: dict, args) -> list:
+def _num(v):
+    """A number from a row value (float, int, or a CSV string); None for blanks and text."""
+    if v is None or isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        return float(v)
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _order(r) -> tuple:
+    """Rows by runtime, then method (the peer and a3c+eval right after a3c), then threads."""
+    m = r["method"]
+    if m in METHODS:
+        g = float(METHODS.index(m))
+    elif bench_peer.is_peer_method(m):
+        g = METHODS.index("a3c") + 0.3
+    elif m == EVAL_LABEL:
+        g = METHODS.index("a3c") + 0.6
+    else:
+        g = 99.0
+    return (r["runtime"], g, m, int(r["threads"]))
+
+
+def _rescale(rows: list) -> list:
+    base = {(r["runtime"], r["method"]): _num(r["frames_per_s"]) for r in rows if int(r["threads"]) == 1}
+    for r in rows:
+        b, v = base.get((r["runtime"], r["method"])), _num(r["frames_per_s"])
+        r["scaling_vs_1"] = v / b if b and v is not None else None
+    rows.sort(key=_order)
+    return rows
+
+
+def summarize(results: dict, args, started: str = "") -> list:
+    """One row per configuration: medians over its repeats. `results` maps Config -> runs."""
     rows = []
-    for (runtime, method, threads), runs in results.items():
-        med = {k: _median([r[k] for r in runs]) for k in (
+    for cfg, runs in results.items():
+        if not runs:
+            continue
+        med = {k: _median([r.get(k) for r in runs]) for k in (
             "frames_per_s", "summary_frames_per_s", "steps_per_s", "overhead_s", "peak_rss_mb",
-            "private_mb", "trainer_rss_mb", "load1")}
+            "private_mb", "trainer_rss_mb", "load1", "evals_done", "first_eval_s", "window_start_s",
+            "window_end_s")}
+        overrides = [*(f"{k}={v}" for k, v in cfg.overrides), *args.set] if cfg.kind == "ours" else []
         rows.append({
-            "method": method, "runtime": runtime, "threads": threads, "cores": runs[0]["cores"],
+            "method": cfg.method, "runtime": cfg.runtime, "threads": cfg.threads, "cores": runs[0]["cores"],
             "env": args.env, "frames": args.frames, "repeats": len(runs),
             "agent_steps_per_s": med["steps_per_s"],
             "frames_per_s": med["frames_per_s"],
             "summary_frames_per_s": med["summary_frames_per_s"],
-            "steps_per_s_per_actor": med["steps_per_s"] / threads,
+            "steps_per_s_per_actor": med["steps_per_s"] / cfg.threads,
             "scaling_vs_1": None,
             "overhead_s": med["overhead_s"],
             "peak_rss_mb_per_actor": med["peak_rss_mb"],
@@ -215,39 +447,87 @@ def summarize(results: dict, args) -> list:
             "trainer_rss_mb": med["trainer_rss_mb"],
             "load1_median": med["load1"],
             "steps_per_s_all": " ".join(f"{r['steps_per_s']:.0f}" for r in runs),
-            "overrides": " ".join(args.set),
+            "overrides": " ".join(overrides),
+            "started_utc": started,
+            "kind": cfg.kind,
+            "evals_done": med["evals_done"],
+            "first_eval_s": med["first_eval_s"],
+            "window_start_s": med["window_start_s"],
+            "window_end_s": med["window_end_s"],
+            "peer_versions": runs[0].get("peer_versions", ""),
             **{f"v_{k}": v for k, v in runs[0]["versions"].items() if k != "git_commit"},
         })
-    base = {(r["runtime"], r["method"]): r["frames_per_s"] for r in rows if r["threads"] == 1}
-    for r in rows:
-        b = base.get((r["runtime"], r["method"]))
-        r["scaling_vs_1"] = r["frames_per_s"] / b if b else None
-    rows.sort(key=lambda r: (r["runtime"], METHODS.index(r["method"]) if r["method"] in METHODS else 99, r["threads"]))
-    return rows
+    return _rescale(rows)
 
 
-def merge_rows(path: Path, new_rows: list) -> list:
-    """Earlier rows of `path` for configurations not in new_rows, plus new_rows; scaling redone."""
+def read_rows(path: Path) -> list:
     def num(v):
         try:
             return float(v) if "." in v or "e" in v else int(v)
         except (TypeError, ValueError):
             return v if v != "" else None
-    key = lambda r: (r["runtime"], r["method"], int(r["threads"]))
-    fresh = {key(r) for r in new_rows}
     with open(path, newline="") as f:
-        old = [{k: num(v) for k, v in r.items()} for r in csv.DictReader(f)]
-    rows = [r for r in old if key(r) not in fresh] + new_rows
-    base = {(r["runtime"], r["method"]): r["frames_per_s"] for r in rows if int(r["threads"]) == 1}
-    for r in rows:
-        b = base.get((r["runtime"], r["method"]))
-        r["scaling_vs_1"] = r["frames_per_s"] / b if b else None
-    rows.sort(key=lambda r: (r["runtime"], METHODS.index(r["method"]) if r["method"] in METHODS else 99, int(r["threads"])))
-    return rows
+        return [{k: num(v) for k, v in r.items()} for r in csv.DictReader(f)]
 
 
-def markdown(rows: list, args, started: str) -> str:
-    v = {k[2:]: val for k, val in rows[0].items() if k.startswith("v_")} if rows else {}
+def merge_rows(path: Path, new_rows: list) -> list:
+    """Earlier rows of `path` for configurations not in new_rows, plus new_rows; scaling redone."""
+    key = lambda r: (r["runtime"], r["method"], int(r["threads"]))  # noqa: E731
+    fresh = {key(r) for r in new_rows}
+    rows = [r for r in read_rows(path) if key(r) not in fresh] + new_rows
+    return _rescale(rows)
+
+
+def write_csv(path: Path, rows: list) -> None:
+    fields: list = []
+    for r in rows:  # the union of the rows' columns (peer and our rows carry different version columns)
+        fields += [k for k in r if k not in fields]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()})
+
+
+def command(args) -> str:
+    """The command line that measures these rows again."""
+    parts = ["python scripts/bench.py"]
+    if args.preset:
+        parts.append(f"--preset {args.preset}")
+    else:
+        parts += [f"--methods {','.join(args.methods)}", f"--threads {','.join(map(str, args.threads))}",
+                  f"--runtime {','.join(args.runtime)}"]
+        if args.with_eval:
+            parts.append("--with-eval")
+    if args.peer_python:
+        parts.append(f"--peer-python {args.peer_python}")
+    parts += [f"--env {args.env}", f"--frames {args.frames}", f"--repeats {args.repeats}"]
+    parts += [f"--set {s}" for s in args.set]
+    out = Path(args.out).resolve()
+    default = (ROOT / "results" / "bench").resolve()
+    if out != default:
+        parts.append(f"--out {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+    if args.update:
+        parts.append("--update")
+    return " ".join(parts)
+
+
+def _eval_text(r) -> str:
+    n, first = _num(r.get("evals_done")), _num(r.get("first_eval_s"))
+    w0, w1 = _num(r.get("window_start_s")), _num(r.get("window_end_s"))
+    if n is None:
+        return "evaluations not recorded"
+    return (f"{n:.0f} evaluations completed per run"
+            + (f", the first due at {first:.1f} s" if first is not None else "")
+            + (f"; measured window {w0:.1f}-{w1:.1f} s" if w0 is not None and w1 is not None else "")
+            + " (medians over repeats)")
+
+
+def markdown(rows: list, args, started: str, failures=()) -> str:
+    v = next(({k[2:]: val for k, val in r.items() if k.startswith("v_") and val not in (None, "")}
+              for r in rows if r.get("kind", "ours") == "ours"), {})
+    peer_rows = [r for r in rows if bench_peer.is_peer_method(r["method"])]
+    labels = sorted({r["method"] for r in rows})
     head = [
         f"# Throughput: {args.env}, {args.frames:,} frames per run, median of {args.repeats}",
         "",
@@ -257,16 +537,25 @@ def markdown(rows: list, args, started: str) -> str:
         + ("Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + "." if v else ""),
         f"Overrides: `{' '.join(args.set) or '(none)'}`. "
         + ("Re-measure these rows: " if args.update else "Regenerate: ")
-        + "`python scripts/bench.py "
-        f"--methods {','.join(args.methods)} --threads {','.join(map(str, args.threads))} "
-        f"--runtime {','.join(args.runtime)} --env {args.env} --frames {args.frames} --repeats {args.repeats}"
-        + "".join(f" --set {s}" for s in args.set) + (" --update" if args.update else "") + "`.",
+        + f"`{command(args)}`.",
         "",
         *([f"Rows re-measured with --update at {started}: "
-           + ", ".join(f"{m} ({rt}, threads {','.join(map(str, args.threads))})" for rt in args.runtime for m in args.methods)
-           + "; the other rows come from the earlier run.", ""] if args.update else []),
+           + ", ".join(sorted({f"{r['method']} ({r['runtime']}, threads {r['threads']})" for r in rows
+                               if r.get('started_utc') == started}))
+           + "; the other rows come from earlier runs (their `started_utc` in the CSV).", ""] if args.update else []),
         "Steps/s are agent steps (frames / frame skip) at steady state (start-up excluded; see "
         "docs/performance.md). Memory per actor-learner applies to the process runtime only.",
+        *([f"`{EVAL_LABEL}`: a3c with an evaluation always running "
+           f"(`{' '.join(f'{k}={val}' for k, val in EVAL_OVERRIDES)}`: an evaluation is due at every trainer "
+           "tick, so the evaluator never idles while training runs; its memory columns include the "
+           "evaluation's process, if it has one); " + "; ".join(
+               f"threads {r['threads']}: {_eval_text(r)}" for r in rows if r["method"] == EVAL_LABEL) + "."]
+          if EVAL_LABEL in labels else []),
+        *([f"`{peer_rows[0]['method']}`: pfrl's A3C (`scripts/peers/pfrl_a3c.py`, its own virtualenv: "
+           f"{peer_rows[0].get('peer_versions') or '?'}), same game and frames, one forked process per "
+           "actor-learner; steady rate from its step clock after a warm-up of --interval-s; its memory "
+           "columns are its forked workers (actor-learners) and driver (trainer)."] if peer_rows else []),
+        *([f"Failed runs (left out): {'; '.join(failures)}."] if failures else []),
         "",
         "| method | runtime | threads | agent steps/s | frames/s | steps/s per AL | scaling vs 1 | "
         "summary frames/s (incl. start-up) | overhead s | peak RSS / AL (MB) | private / AL (MB) | "
@@ -274,14 +563,135 @@ def markdown(rows: list, args, started: str) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        scaling = _num(r.get("scaling_vs_1"))
         head.append(
-            f"| {r['method']} | {r['runtime']} | {r['threads']} | {_fmt(r['agent_steps_per_s'])} | "
-            f"{_fmt(r['frames_per_s'])} | {_fmt(r['steps_per_s_per_actor'])} | "
-            f"{_fmt(r['scaling_vs_1'], 2)}x | {_fmt(r['summary_frames_per_s'])} | {_fmt(r['overhead_s'], 1)} | "
-            f"{_fmt(r['peak_rss_mb_per_actor'])} | {_fmt(r['private_mb_per_actor'])} | "
-            f"{_fmt(r['trainer_rss_mb'])} | {_fmt(r['load1_median'], 1)} |"
+            f"| {r['method']} | {r['runtime']} | {r['threads']} | {_fmt(_num(r['agent_steps_per_s']))} | "
+            f"{_fmt(_num(r['frames_per_s']))} | {_fmt(_num(r['steps_per_s_per_actor']))} | "
+            f"{_fmt(scaling, 2) + 'x' if scaling is not None else ''} | {_fmt(_num(r['summary_frames_per_s']))} | "
+            f"{_fmt(_num(r['overhead_s']), 1)} | "
+            f"{_fmt(_num(r['peak_rss_mb_per_actor']))} | {_fmt(_num(r['private_mb_per_actor']))} | "
+            f"{_fmt(_num(r['trainer_rss_mb']))} | {_fmt(_num(r['load1_median']), 1)} |"
         )
     return "\n".join(head) + "\n"
+
+
+# ---- targets (issue 13) -------------------------------------------------------------------------
+NOT_MEASURED = "not measured"
+
+
+def _met(ok) -> str:
+    return NOT_MEASURED if ok is None else ("yes" if ok else "no")
+
+
+def _x(v) -> str:
+    return "—" if v is None else f"{v:.2f}x"
+
+
+def targets(rows: list, env: str = "breakout") -> list:
+    """The six figures of issue 13 from throughput rows (dicts with method, runtime, threads,
+    agent_steps_per_s; numbers or CSV strings). Each: figure, measured (text), value (number or
+    None), target, met (yes / no / not measured), detail. A figure whose rows are missing is
+    "not measured"; a figure with two parts is "no" as soon as one measured part misses."""
+    idx = {}
+    for r in rows:
+        try:
+            idx[(str(r["runtime"]), str(r["method"]), int(float(r["threads"])))] = r
+        except (KeyError, TypeError, ValueError):
+            continue
+
+    def rate(runtime, method, n):
+        r = idx.get((runtime, method, n))
+        v = _num(r.get("agent_steps_per_s")) if r else None
+        return v if v is not None and v > 0 else None
+
+    def ratio(a, b):
+        return a / b if a is not None and b is not None else None
+
+    peers = sorted({m for (_, m, _) in idx if bench_peer.is_peer_method(m)})
+    wanted = bench_peer.peer_label("0.4.0")  # the issue's peer; another pfrl version if that is all there is
+    peer_m = wanted if wanted in peers else (peers[0] if peers else None)
+    peer_name = peer_m[: -len(" a3c")].replace("-", " ", 1) if peer_m else "pfrl 0.4.0"
+    out = []
+
+    def add(figure, target, value, measured, ok, detail):
+        out.append({"figure": figure, "measured": measured if value is not None else NOT_MEASURED,
+                    "value": value, "target": target, "met": _met(ok), "detail": detail})
+
+    def rs(v):
+        return "—" if v is None else f"{v:,.0f}"
+
+    # 1. A3C FF, one actor-learner
+    a1, a2 = rate("process", "a3c", 1), rate("process", "a3c", 2)
+    add(f"A3C FF, 1 actor-learner, agent steps/s ({env})", ">= 1,000", a1, f"{rs(a1)}",
+        None if a1 is None else a1 >= 1000, "a3c, process runtime, threads 1")
+
+    # 2. ours / the peer, 1 and 2 actor-learners
+    p1 = rate("process", peer_m, 1) if peer_m else None
+    p2 = rate("process", peer_m, 2) if peer_m else None
+    r1, r2 = ratio(a1, p1), ratio(a2, p2)
+    parts = [v for v in (r1, r2) if v is not None]
+    ok = None if not parts else (False if any(v < 2 for v in parts) else (True if len(parts) == 2 else None))
+    same = {idx[k].get("started_utc") for k in [("process", "a3c", 1), ("process", "a3c", 2),
+                                                 ("process", peer_m, 1), ("process", peer_m, 2)] if k in idx}
+    add(f"ours ÷ {peer_name} A3C, same run, 1 and 2 actor-learners", ">= 2x both", min(parts) if parts else None,
+        f"{_x(r1)} (1), {_x(r2)} (2)", ok,
+        f"agent steps/s, ours vs {peer_m or 'pfrl (no --peer-python)'}: "
+        f"1 AL {rs(a1)} vs {rs(p1)}, 2 AL {rs(a2)} vs {rs(p2)}"
+        + (" (rows from different runs: " + ", ".join(sorted(str(s) for s in same)) + ")" if len(same) > 1 else ""))
+
+    # 3. scaling, process runtime
+    s = ratio(a2, a1)
+    add("2 actor-learners ÷ 1 (process runtime)", ">= 1.9x", s, _x(s), None if s is None else s >= 1.9,
+        f"a3c agent steps/s {rs(a2)} ÷ {rs(a1)}")
+
+    # 4. A3C LSTM vs FF
+    l1 = rate("process", "a3c_lstm", 1)
+    d = None if l1 is None or a1 is None else l1 / a1 - 1
+    add("A3C LSTM vs A3C FF (agent steps/s)", "within 25%", d, "—" if d is None else f"{d:+.1%}",
+        None if d is None else abs(d) <= 0.25, f"a3c_lstm {rs(l1)} vs a3c {rs(a1)}, 1 actor-learner, process runtime")
+
+    # 5. thread runtime scaling
+    t1, t2 = rate("thread", "a3c", 1), rate("thread", "a3c", 2)
+    t = ratio(t2, t1)
+    add("thread runtime, 2 ÷ 1", ">= 1.7x", t, _x(t), None if t is None else t >= 1.7,
+        f"a3c, thread runtime, agent steps/s {rs(t2)} ÷ {rs(t1)}")
+
+    # 6. training while an evaluation runs
+    e2 = rate("process", EVAL_LABEL, 2)
+    e = ratio(e2, a2)
+    er = idx.get(("process", EVAL_LABEL, 2)) or {}
+    add("training frames/s while an evaluation runs ÷ without", ">= 0.9", e, "—" if e is None else f"{e:.2f}",
+        None if e is None else e >= 0.9,
+        f"a3c, process runtime, threads 2: {rs(_num(er.get('frames_per_s')))} vs "
+        f"{rs(_num((idx.get(('process', 'a3c', 2)) or {}).get('frames_per_s')))} frames/s"
+        + (f"; {_eval_text(er)}" if er else ""))
+    return out
+
+
+def targets_markdown(tg: list, args, started: str) -> str:
+    lines = [
+        f"# Targets (issue 13): {args.env}, {args.frames:,} frames per run, median of {args.repeats}",
+        "",
+        f"Computed from `throughput.csv` beside this file (started {started}); a figure whose rows are "
+        f"missing is \"{NOT_MEASURED}\". Regenerate: `{command(args)}`.",
+        "",
+        "| figure | measured | target | met | from |",
+        "|---|---:|---|---|---|",
+    ]
+    for t in tg:
+        lines.append(f"| {t['figure']} | {t['measured']} | {t['target']} | {t['met']} | {t['detail']} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_targets(out: Path, tg: list, args, started: str) -> str:
+    with open(out / "targets.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["figure", "measured", "value", "target", "met", "detail"])
+        w.writeheader()
+        for t in tg:
+            w.writerow({**t, "value": "" if t["value"] is None else round(t["value"], 4)})
+    md = targets_markdown(tg, args, started)
+    (out / "targets.md").write_text(md)
+    return md
 
 
 def main(argv=None) -> int:
@@ -294,46 +704,68 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--interval-s", dest="interval_s", type=float, default=2.0,
-                   help="metrics.csv row interval (the steady rate is measured between rows)")
+                   help="metrics.csv row interval (the steady rate is measured between rows); also the "
+                        "peer's warm-up left out of its steady rate")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra CLI override for every run, e.g. --set env.backend=lean (repeatable)")
+                   help="extra CLI override for every run of ours, e.g. --set env.backend=lean (repeatable)")
     p.add_argument("--out", default=str(ROOT / "results" / "bench"))
     p.add_argument("--update", action="store_true",
                    help="keep OUT/throughput.csv's other rows; replace only the configurations run now")
+    p.add_argument("--peer-python", default=None, metavar="PY",
+                   help="also run pfrl's A3C with this python (a pfrl virtualenv; built if missing: "
+                        "scripts/bench_peer.py), rows 'pfrl-<version> a3c'")
+    p.add_argument("--with-eval", action="store_true",
+                   help=f"also run '{EVAL_LABEL}': a3c with an evaluation always running")
+    p.add_argument("--preset", choices=PRESETS, default=None,
+                   help="targets: the configurations issue 13's targets need (ignores --methods/--threads/--runtime)")
     args = p.parse_args(argv)
 
+    peer_label = None
+    if args.peer_python:
+        args.peer_python = bench_peer.ensure_peer_python(args.peer_python)
+        peer_label = bench_peer.peer_label(bench_peer.peer_version(args.peer_python))
+    elif args.preset == "targets":
+        print("[bench] no --peer-python: the pfrl rows and the ours ÷ pfrl target are not measured", flush=True)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    configs = [(rt, m, n) for rt in args.runtime for m in args.methods for n in args.threads]
+    configs = build_configs(args, peer_label)
     results: dict = {c: [] for c in configs}
+    failures = []
     with tempfile.TemporaryDirectory(prefix="asyncrl-bench-") as tmp:
         for rep in range(args.repeats):
-            for i, (rt, m, n) in enumerate(configs):
+            for i, cfg in enumerate(configs):
                 root = Path(tmp) / f"r{rep}-{i}"
-                r = run_once(m, n, rt, args, root)
-                results[(rt, m, n)].append(r)
+                name = f"{cfg.method} {cfg.runtime} threads={cfg.threads}"
+                try:
+                    r = (run_peer if cfg.kind == "peer" else run_once)(cfg, args, root)
+                except RuntimeError as e:
+                    failures.append(f"repeat {rep + 1} {name}")
+                    print(f"[bench] repeat {rep + 1}/{args.repeats} {name}: FAILED\n{e}", file=sys.stderr, flush=True)
+                    continue
+                results[cfg].append(r)
                 print(
-                    f"[bench] repeat {rep + 1}/{args.repeats} {m} {rt} threads={n}: "
+                    f"[bench] repeat {rep + 1}/{args.repeats} {name}: "
                     f"{r['steps_per_s']:,.0f} steps/s ({r['frames_per_s']:,.0f} frames/s steady, "
                     f"{r['summary_frames_per_s']:,.0f} in summary), overhead {r['overhead_s']:.1f} s, "
                     f"load {r['load1']:.1f}",
                     flush=True,
                 )
-    rows = summarize(results, args)
+    rows = summarize(results, args, started)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.update and (out / "throughput.csv").exists():
         rows = merge_rows(out / "throughput.csv", rows)
-    fields = list(rows[0].keys())
-    with open(out / "throughput.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()})
-    md = markdown(rows, args, started)
-    (out / "throughput.md").write_text(md)
-    print(md)
-    print(f"[bench] wrote {out / 'throughput.csv'} and {out / 'throughput.md'}")
-    return 0
+    if rows:
+        write_csv(out / "throughput.csv", rows)
+        md = markdown(rows, args, started, failures)
+        (out / "throughput.md").write_text(md)
+        print(md)
+    tg_md = write_targets(out, targets(rows, args.env), args, started)
+    print(tg_md)
+    written = (["throughput.csv", "throughput.md"] if rows else []) + ["targets.csv", "targets.md"]
+    print(f"[bench] wrote {', '.join(str(out / n) for n in written)}")
+    if failures:
+        print(f"[bench] {len(failures)} run(s) failed: {'; '.join(failures)}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,324 @@
+"""scripts/bench.py, scripts/bench_peer.py and scripts/peers/pfrl_a3c.py: their pure parts, no training.
+
+The targets of issue 13 from hand-made throughput rows (met, not met, missing rows), the rows
+written to and read back from throughput.csv, the peer driver's result line and its steady-rate
+clock, and the configurations a preset runs.
+"""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ROOT / "scripts"
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+bench = _load("bench", SCRIPTS / "bench.py")
+bench_peer = sys.modules["bench_peer"]  # imported by bench.py from scripts/
+driver = _load("pfrl_a3c_driver", SCRIPTS / "peers" / "pfrl_a3c.py")
+
+PEER = "pfrl-0.4.0 a3c"
+
+
+def row(method, runtime, threads, steps, **extra):
+    return {"method": method, "runtime": runtime, "threads": threads, "agent_steps_per_s": steps,
+            "frames_per_s": steps * 4, "started_utc": "2026-11-26 12:00 UTC", **extra}
+
+
+def good_rows():
+    """Every target met: 1,100 steps/s, 2.2x and 2.1x pfrl, 1.95x, LSTM -20%, thread 1.8x, eval 0.95."""
+    return [
+        row("a3c", "process", 1, 1100.0), row("a3c", "process", 2, 2145.0),
+        row(PEER, "process", 1, 500.0), row(PEER, "process", 2, 1021.0),
+        row("a3c_lstm", "process", 1, 880.0),
+        row("a3c", "thread", 1, 1000.0), row("a3c", "thread", 2, 1800.0),
+        row("a3c+eval", "process", 2, 2037.75, evals_done=5, first_eval_s=0.3, window_start_s=2.0,
+            window_end_s=30.5),
+    ]
+
+
+def by_figure(tg):
+    out = {}
+    for t in tg:
+        key = next(k for k in ("1 actor-learner, agent", "pfrl", "(process runtime)", "LSTM", "thread", "evaluation")
+                   if k in t["figure"])
+        out[key] = t
+    return out
+
+
+def test_targets_all_met():
+    tg = bench.targets(good_rows(), "breakout")
+    assert [t["target"] for t in tg] == [">= 1,000", ">= 2x both", ">= 1.9x", "within 25%", ">= 1.7x", ">= 0.9"]
+    assert all(t["met"] == "yes" for t in tg), tg
+    f = by_figure(tg)
+    assert f["1 actor-learner, agent"]["value"] == 1100 and f["1 actor-learner, agent"]["measured"] == "1,100"
+    assert "(Breakout)" in f["1 actor-learner, agent"]["figure"] or "(breakout)" in f["1 actor-learner, agent"]["figure"]
+    assert f["pfrl"]["figure"].startswith("ours ÷ pfrl 0.4.0 A3C")
+    assert f["pfrl"]["measured"] == "2.20x (1), 2.10x (2)" and f["pfrl"]["value"] == pytest.approx(2145 / 1021)
+    assert f["(process runtime)"]["value"] == pytest.approx(1.95)
+    assert f["LSTM"]["value"] == pytest.approx(-0.2) and f["LSTM"]["measured"] == "-20.0%"
+    assert f["thread"]["value"] == pytest.approx(1.8)
+    assert f["evaluation"]["value"] == pytest.approx(0.95)
+    assert f["evaluation"]["detail"].endswith(
+        "5 evaluations completed per run, the first due at 0.3 s; measured window 2.0-30.5 s (medians over repeats)")
+
+
+@pytest.mark.parametrize("method,runtime,threads,steps,figure", [
+    ("a3c", "process", 1, 999.0, "1 actor-learner, agent"),      # just under 1,000 (and moves the ratios)
+    (PEER, "process", 2, 1073.0, "pfrl"),                          # 2145 / 1073 = 1.999x at 2 AL
+    ("a3c", "process", 2, 2089.0, "(process runtime)"),            # 1.899x
+    ("a3c_lstm", "process", 1, 820.0, "LSTM"),                     # -25.5%
+    ("a3c", "thread", 2, 1690.0, "thread"),                        # 1.69x
+    ("a3c+eval", "process", 2, 1930.0, "evaluation"),              # 0.8998
+])
+def test_targets_not_met(method, runtime, threads, steps, figure):
+    rows = [r for r in good_rows() if (r["method"], r["runtime"], r["threads"]) != (method, runtime, threads)]
+    rows.append(row(method, runtime, threads, steps))
+    f = by_figure(bench.targets(rows, "breakout"))
+    assert f[figure]["met"] == "no", f[figure]
+    others = {k: t["met"] for k, t in f.items() if k != figure}
+    if figure == "1 actor-learner, agent":  # a3c at 1 AL enters the other ratios too: they may change, not vanish
+        assert "not measured" not in others.values()
+    else:
+        assert set(others.values()) == {"yes"}, others
+
+
+def test_lstm_faster_than_ff_by_more_than_25_percent_is_not_within():
+    rows = good_rows() + [row("a3c_lstm", "process", 1, 1400.0)]  # later row wins: +27%
+    assert by_figure(bench.targets(rows))["LSTM"]["met"] == "no"
+
+
+def test_targets_not_measured_without_rows():
+    tg = bench.targets([], "breakout")
+    assert len(tg) == 6
+    assert all(t["met"] == "not measured" and t["measured"] == "not measured" and t["value"] is None for t in tg)
+
+
+def test_targets_missing_rows_are_not_measured_and_partial_pairs():
+    keep = {("a3c", "process", 1), ("a3c", "process", 2), (PEER, "process", 1)}
+    rows = [r for r in good_rows() if (r["method"], r["runtime"], r["threads"]) in keep]
+    f = by_figure(bench.targets(rows))
+    assert f["1 actor-learner, agent"]["met"] == "yes" and f["(process runtime)"]["met"] == "yes"
+    # only the 1-AL pair of ours / pfrl: measured in part, not decided
+    assert f["pfrl"]["met"] == "not measured" and f["pfrl"]["measured"] == "2.20x (1), — (2)"
+    for k in ("LSTM", "thread", "evaluation"):
+        assert f[k]["met"] == "not measured", k
+    # one measured part below 2x decides "no" even with the other part missing
+    rows = [r for r in rows if r["method"] != PEER] + [row(PEER, "process", 1, 600.0)]
+    assert by_figure(bench.targets(rows))["pfrl"]["met"] == "no"
+    # no peer at all: not measured, and the detail says why
+    f = by_figure(bench.targets([r for r in rows if r["method"] != PEER]))
+    assert f["pfrl"]["met"] == "not measured" and "no --peer-python" in f["pfrl"]["detail"]
+
+
+def test_targets_flag_rows_from_different_runs():
+    rows = good_rows()
+    rows[2]["started_utc"] = "2026-11-20 09:00 UTC"  # the pfrl 1-AL row came from an earlier run
+    f = by_figure(bench.targets(rows))
+    assert "rows from different runs" in f["pfrl"]["detail"]
+    assert "different runs" not in by_figure(bench.targets(good_rows()))["pfrl"]["detail"]
+
+
+def _args(tmp_path, **kw):
+    base = dict(methods=["a3c"], threads=[1, 2], runtime=["process"], env="breakout", frames=8000, repeats=1,
+                seed=0, interval_s=2.0, set=[], out=str(tmp_path), update=False, peer_python=None,
+                with_eval=False, preset=None)
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+def _run(steps, cores=2, versions=None, **extra):
+    return {"frames_per_s": steps * 4, "summary_frames_per_s": steps * 4, "steps_per_s": steps, "overhead_s": 0.1,
+            "peak_rss_mb": 300.0, "private_mb": 190.0, "trainer_rss_mb": 280.0, "load1": 0.5, "cores": cores,
+            "versions": versions if versions is not None else {"torch": "2.13.0+cpu", "git_commit": None}, **extra}
+
+
+def test_summarize_write_read_and_targets_from_csv(tmp_path):
+    """Peer rows carry no v_* columns and our rows no peer_versions: the CSV holds the union, and the
+    targets computed from the CSV read back equal those from the rows in memory."""
+    args = _args(tmp_path, preset="targets", peer_python="/x/bin/python")
+    cfgs = bench.build_configs(args, PEER)
+    steps = {("process", "a3c", 1): [1100, 1000, 1200], ("process", PEER, 1): [500], ("process", "a3c", 2): [2145],
+             ("process", PEER, 2): [1021], ("process", "a3c_lstm", 1): [880], ("thread", "a3c", 1): [1000],
+             ("thread", "a3c", 2): [1800], ("process", "a3c+eval", 2): [2037.75]}
+    results = {}
+    for c in cfgs:
+        if c.kind == "peer":
+            results[c] = [_run(s, versions={}, peer_versions="pfrl 0.4.0, gym 0.24.1") for s in steps[c.key]]
+        elif c.method == "a3c+eval":
+            results[c] = [_run(s, evals_done=5, first_eval_s=0.3, window_start_s=2.0, window_end_s=30.5)
+                          for s in steps[c.key]]
+        else:
+            results[c] = [_run(s) for s in steps[c.key]]
+    rows = bench.summarize(results, args, "2026-11-26 12:00 UTC")
+    a1 = next(r for r in rows if (r["method"], r["runtime"], r["threads"]) == ("a3c", "process", 1))
+    assert a1["agent_steps_per_s"] == 1100 and a1["repeats"] == 3 and a1["steps_per_s_all"] == "1100 1000 1200"
+    p2 = next(r for r in rows if r["method"] == PEER and r["threads"] == 2)
+    assert p2["scaling_vs_1"] == pytest.approx(1021 / 500) and p2["overrides"] == "" and "v_torch" not in p2
+    ev = next(r for r in rows if r["method"] == "a3c+eval")
+    assert ev["overrides"] == "eval.interval_frames=4 eval.episodes=10" and ev["scaling_vs_1"] is None
+    # the peer and a3c+eval sit right after a3c in the process block
+    assert [r["method"] for r in rows if r["runtime"] == "process"] == ["a3c", "a3c", PEER, PEER, "a3c+eval", "a3c_lstm"]
+
+    bench.write_csv(tmp_path / "throughput.csv", rows)
+    back = bench.read_rows(tmp_path / "throughput.csv")
+    assert {"v_torch", "peer_versions", "evals_done", "started_utc"} <= set(back[0])
+    assert [(t["met"], t["measured"]) for t in bench.targets(back)] == \
+        [(t["met"], t["measured"]) for t in bench.targets(rows)]
+    assert all(t["met"] == "yes" for t in bench.targets(back))
+
+    md = bench.markdown(rows, args, "2026-11-26 12:00 UTC")
+    assert "| pfrl-0.4.0 a3c | process | 2 | 1,021 |" in md and "pfrl 0.4.0, gym 0.24.1" in md
+    assert "--preset targets --peer-python /x/bin/python" in md
+    assert "threads 2: 5 evaluations completed per run, the first due at 0.3 s; measured window 2.0-30.5 s" in md
+    tmd = bench.write_targets(tmp_path, bench.targets(back, "breakout"), args, "2026-11-26 12:00 UTC")
+    assert (tmp_path / "targets.csv").exists() and tmd.count("| yes |") == 6
+
+
+def test_update_keeps_other_rows_and_rescales(tmp_path):
+    args = _args(tmp_path)
+    old = bench.summarize({bench.ours("process", "a3c", 1): [_run(500)], bench.ours("process", "a3c", 2): [_run(900)]},
+                          args, "2026-11-25 10:00 UTC")
+    bench.write_csv(tmp_path / "throughput.csv", old)
+    new = bench.summarize({bench.ours("process", "a3c", 1): [_run(450)]}, args, "2026-11-26 12:00 UTC")
+    rows = bench.merge_rows(tmp_path / "throughput.csv", new)
+    two = next(r for r in rows if r["threads"] == 2)
+    assert two["scaling_vs_1"] == pytest.approx(2.0) and two["started_utc"] == "2026-11-25 10:00 UTC"
+
+    # a CSV from before this version (no started_utc, kind, eval or peer columns) merges too, its
+    # old row first in the table: the file written holds every column of every row
+    legacy = [{k: v for k, v in r.items() if k not in ("started_utc", "kind", "evals_done", "first_eval_s",
+                                                       "window_start_s", "window_end_s", "peer_versions")} for r in old]
+    bench.write_csv(tmp_path / "throughput.csv", legacy)
+    peer_new = bench.summarize({bench.peer(PEER, 1): [_run(300, versions={})]}, args, "2026-11-26 12:00 UTC")
+    rows = bench.merge_rows(tmp_path / "throughput.csv", peer_new)
+    assert rows[0]["method"] == "a3c" and "started_utc" not in rows[0]
+    bench.write_csv(tmp_path / "throughput.csv", rows)
+    back = bench.read_rows(tmp_path / "throughput.csv")
+    assert [r["method"] for r in back] == ["a3c", "a3c", PEER]
+    assert back[2]["started_utc"] == "2026-11-26 12:00 UTC" and back[0]["started_utc"] is None
+
+
+def test_build_configs():
+    a = SimpleNamespace(preset="targets", methods=["a3c"], threads=[1], runtime=["process"], with_eval=False)
+    keys = [c.key for c in bench.build_configs(a, PEER)]
+    assert keys == [("process", "a3c", 1), ("process", PEER, 1), ("process", "a3c", 2), ("process", PEER, 2),
+                    ("process", "a3c_lstm", 1), ("thread", "a3c", 1), ("thread", "a3c", 2),
+                    ("process", "a3c+eval", 2)]
+    assert [c.key for c in bench.build_configs(a, None)] == [k for k in keys if k[1] != PEER]
+    evalcfg = bench.build_configs(a, None)[-1]
+    assert evalcfg.cli_method == "a3c" and dict(evalcfg.overrides) == {"eval.interval_frames": "4", "eval.episodes": "10"}
+    b = SimpleNamespace(preset=None, methods=["a3c", "n_step_q"], threads=[1, 2], runtime=["process", "thread"],
+                        with_eval=True)
+    keys = [c.key for c in bench.build_configs(b, PEER)]
+    assert keys[:6] == [("process", "a3c", 1), ("process", PEER, 1), ("process", "a3c+eval", 1),
+                        ("process", "a3c", 2), ("process", PEER, 2), ("process", "a3c+eval", 2)]
+    assert ("thread", "a3c+eval", 1) not in keys and len(keys) == 6 + 2 + 4
+
+
+def test_steady_window_leaves_out_start_up_and_shutdown(tmp_path):
+    # rows every 2 s from the common start; the final row (all 24,000 frames) is written after the
+    # actor-learners were joined, 3 s after the last periodic row
+    rows = [(1400, 2.0), (5400, 4.0), (9400, 6.0), (13400, 8.0), (17400, 10.0), (21400, 12.0), (24000, 15.0)]
+    assert bench.steady_window(rows) == (1400, 2.0, 21400, 12.0)
+    m = tmp_path / "metrics.csv"
+    m.write_text("frames,wall_time_s,lr\n" + "".join(f"{f},{t},0\n" for f, t in rows))
+    assert bench._steady_fps(m) == pytest.approx(2000.0)
+    # a periodic row that already saw every frame: the window ends before it, not at it
+    assert bench.steady_window([(1000, 2.0), (3000, 4.0), (4000, 5.0), (4000, 6.0)]) == (1000, 2.0, 3000, 4.0)
+    # only the first row and the final one: the final one it is
+    assert bench.steady_window([(1000, 2.0), (4000, 5.0)]) == (1000, 2.0, 4000, 5.0)
+    assert bench.steady_window([(1000, 2.0)]) is None and bench._steady_fps(tmp_path / "none.csv") is None
+    assert bench.steady_window([(1000, 2.0), (4000, 2.0)]) is None  # no time between the rows: no rate
+
+
+def test_eval_coverage(tmp_path):
+    m = tmp_path / "metrics.csv"
+    m.write_text("frames,wall_time_s,lr\n8000,2.0,0\n16000,4.0,0\n24000,12.0,0\n28000,14.0,0\n")
+    evals = [{"frames": 4000, "wall_time_s": 1.5}, {"frames": 80, "wall_time_s": 0.3}, {"frames": 9000, "wall_time_s": 2.5}]
+    assert bench.eval_coverage(m, evals) == {"evals_done": 3, "first_eval_s": 0.3, "window_start_s": 2.0,
+                                             "window_end_s": 12.0}
+    assert bench.eval_coverage(m, []) == {"evals_done": 0, "first_eval_s": None, "window_start_s": 2.0,
+                                          "window_end_s": 12.0}
+    missing = bench.eval_coverage(tmp_path / "missing.csv", evals)
+    assert missing["evals_done"] == 3 and missing["window_start_s"] is None
+
+
+# ---------------------------------------------------------------------------------------- the peer
+
+def _result(**kw):
+    r = {"tool": "pfrl", "pfrl": "0.4.0", "processes": 2, "steps": 2000, "frame_skip": 4,
+         "steady_steps_per_s": 412.5, "summary_steps_per_s": 400.0, "startup_s": 0.2, "wall_s": 6.0,
+         "versions": {"pfrl": "0.4.0", "gym": "0.24.1", "numpy": None}, "cores": 2}
+    r.update(kw)
+    return r
+
+
+def test_parse_peer_output_reads_the_last_result_line():
+    noise = ("Warning: Gym version v0.24.1 has a number of critical issues\n[pfrl_a3c] breakout, 2 process(es)\n"
+             "UserWarning: This overload of addcmul_ is deprecated\n")
+    text = noise + f"PFRL_A3C_RESULT {json.dumps(_result(steady_steps_per_s=1.0))}\n" + noise \
+        + f"  PFRL_A3C_RESULT {json.dumps(_result())}  \n"
+    r = bench_peer.parse_peer_output(text)
+    assert r["steady_steps_per_s"] == 412.5 and bench_peer.peer_rate(r) == 412.5
+    assert bench_peer.versions_text(r) == "pfrl 0.4.0, gym 0.24.1"
+    assert bench_peer.peer_label(r["pfrl"]) == PEER and bench_peer.is_peer_method(PEER)
+    assert not bench_peer.is_peer_method("a3c") and not bench_peer.is_peer_method("a3c+eval")
+
+
+def test_parse_peer_output_falls_back_to_the_whole_run_rate():
+    r = bench_peer.parse_peer_output(f"PFRL_A3C_RESULT {json.dumps(_result(steady_steps_per_s=None))}")
+    assert bench_peer.peer_rate(r) == 400.0
+
+
+@pytest.mark.parametrize("text,why", [
+    ("[pfrl_a3c] breakout\nTraceback (most recent call last):\n", "no 'PFRL_A3C_RESULT' line"),
+    ("PFRL_A3C_RESULT {not json", "not JSON"),
+    ("PFRL_A3C_RESULT [1, 2]", "not a JSON object"),
+    (f"PFRL_A3C_RESULT {json.dumps(_result(steady_steps_per_s=None, summary_steps_per_s=None))}", "no rate"),
+    (f"PFRL_A3C_RESULT {json.dumps(_result(steady_steps_per_s=0, summary_steps_per_s=-1))}", "no rate"),
+    ("PFRL_A3C_RESULTS {}", "no 'PFRL_A3C_RESULT' line"),
+])
+def test_parse_peer_output_rejects(text, why):
+    with pytest.raises(ValueError, match=why):
+        bench_peer.parse_peer_output(text)
+
+
+def test_driver_result_tag_matches_the_parser():
+    assert driver.RESULT_TAG == bench_peer.RESULT_TAG
+
+
+def test_steady_rate_leaves_out_the_warm_up():
+    every = 100
+    # step 1 at t=10; 100 steps/s for the first 2 s (start-up), then 500 steps/s
+    marks = [10.0] + [10.0 + i for i in (1.0, 2.0)] + [12.0 + k * 0.2 for k in range(1, 11)] + [0.0, 0.0]
+    rate, s0, s1, secs = driver.steady_rate(marks, every, warmup_s=2.0)
+    assert (s0, s1) == (200, 1200) and secs == pytest.approx(2.0) and rate == pytest.approx(500)
+    rate0 = driver.steady_rate(marks, every, warmup_s=0.0)[0]  # from the first mark: the slow start counts
+    assert rate0 == pytest.approx((1200 - 100) / 3.0)
+    assert driver.steady_rate(marks, every, warmup_s=5.0) is None  # nothing after the warm-up
+    assert driver.steady_rate([0.0, 11.0, 12.0], every, 0.0) is None  # step 1 never marked
+    assert driver.steady_rate([], every, 0.0) is None
+
+
+def test_peer_command_follows_our_env_config():
+    cmd = bench_peer.peer_command("/v/bin/python", "breakout", 2, 60_000, seed=3, warmup_s=2.0)
+    assert cmd[:2] == ["/v/bin/python", str(bench_peer.DRIVER)]
+    flags = dict(zip(cmd[2::2], cmd[3::2]))
+    assert flags["--game"] == "breakout" and flags["--processes"] == "2" and flags["--steps"] == "15000"
+    assert flags["--seed"] == "3" and "--fire-reset" in cmd  # conf/env/breakout.yaml: fire_reset true
+    assert "--fire-reset" not in bench_peer.peer_command("/v/bin/python", "pong", 1, 8000)
+    assert bench_peer.venv_commands(Path("/tmp/pv"))[1][-1] == "torch==2.13.0"
+    assert "pfrl==0.4.0" in bench_peer.venv_commands(Path("/tmp/pv"))[2]
