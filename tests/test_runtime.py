@@ -395,7 +395,7 @@ def test_a_run_older_than_a_protocol_key_keeps_its_protocol():
 
 
 def test_periodic_evaluations_run_in_their_own_lower_priority_process(compose_cfg, tmp_path, monkeypatch):
-    """A periodic evaluation plays in a process of its own at nice `eval.nice` (the actor-learners
+    """Periodic evaluations play in one process of their own at nice `eval.nice` (the actor-learners
     keep the cores); the final one plays in the trainer, at the trainer's priority."""
     log = tmp_path / "evals.log"
     monkeypatch.setenv("ASYNCRL_TEST_EVAL_LOG", str(log))
@@ -408,6 +408,7 @@ def test_periodic_evaluations_run_in_their_own_lower_priority_process(compose_cf
     periodic, final = where[:-1], where[-1]
     assert periodic, "no periodic evaluation ran"
     assert all(pid != os.getpid() and nice == min(19, base + 7) for pid, nice in periodic)
+    assert len({pid for pid, _ in periodic}) == 1  # one evaluation process for the whole run
     assert final == (os.getpid(), base)
     assert len(s["evals"]) == len(where)
     import multiprocessing

@@ -45,10 +45,11 @@ def build_model(cfg):
     return spec, method_cls, model
 
 
-def _evaluation_process(cfg_container: dict, state: Dict[str, torch.Tensor], seed: int, conn) -> None:
-    """Body of a periodic evaluation's own process: priority `eval.nice` (so the actor-learners keep
-    the cores), one intra-op thread, the snapshot's parameters, then `evaluate`; the scores go back
-    through `conn`. The final evaluation runs in the trainer instead: the cores are free by then."""
+def _evaluation_process(cfg_container: dict, conn) -> None:
+    """Body of the periodic evaluations' own process, started once per run: priority `eval.nice`
+    (so the actor-learners keep the cores), one intra-op thread; then, for every (parameters, seed)
+    that arrives through `conn`, `evaluate` and send the scores back, until None arrives. The final
+    evaluation runs in the trainer instead: the cores are free by then."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the trainer alone decides when to stop
     if hasattr(signal, "SIGUSR2"):
         signal.signal(signal.SIGUSR2, signal.SIG_IGN)
@@ -60,9 +61,11 @@ def _evaluation_process(cfg_container: dict, state: Dict[str, torch.Tensor], see
         pass
     torch.set_num_threads(1)
     spec, method_cls, net = build_model(cfg)
-    net.load_state_dict(state)
-    method = method_cls(cfg.method, spec.n_actions, EVAL_RANK, seed)
-    conn.send(evaluate(net, method, cfg.env, int(cfg.eval.episodes), seed=seed))
+    while (task := conn.recv()) is not None:
+        state, seed = task
+        net.load_state_dict(state)
+        method = method_cls(cfg.method, spec.n_actions, EVAL_RANK, seed)
+        conn.send(evaluate(net, method, cfg.env, int(cfg.eval.episodes), seed=seed))
 
 
 class Trainer:
@@ -328,6 +331,7 @@ class Trainer:
         if self._eval_thread is not None:
             self._eval_tasks.put(None)
             self._eval_thread.join()
+        self._close_eval_process()
 
     def _evaluate(self, frames: int, wall: float, snapshot: Optional[Dict[str, torch.Tensor]] = None,
                   seed: Optional[int] = None) -> None:
@@ -349,27 +353,45 @@ class Trainer:
         self.run_log.evaluation(self, entry)
 
     def _evaluate_in_process(self, state: Dict[str, torch.Tensor], seed: int) -> Optional[List[float]]:
-        """`evaluate` in a spawned process at nice `eval.nice`; None if the run stops first (the
-        process is then terminated) or the process dies without scores (said in cli.log)."""
-        ctx = tmp.get_context("spawn")
-        recv, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_evaluation_process, name="evaluation", daemon=True,
-                           args=(OmegaConf.to_container(self.cfg, resolve=True), state, seed, send))
-        proc.start()
-        send.close()
+        """`evaluate` in the run's evaluation process (started at the first call: a process start
+        costs seconds of CPU, and a fresh process is scheduled ahead of the actor-learners for a
+        while, whatever its nice value); None if the run stops first (the process is then ended)
+        or the process dies without scores (said in cli.log)."""
+        proc, conn = getattr(self, "_eval_proc", None), getattr(self, "_eval_conn", None)
+        if proc is None:
+            ctx = tmp.get_context("spawn")
+            conn, child = ctx.Pipe()
+            proc = ctx.Process(target=_evaluation_process, name="evaluation", daemon=True,
+                               args=(OmegaConf.to_container(self.cfg, resolve=True), child))
+            proc.start()
+            child.close()
+            self._eval_proc, self._eval_conn = proc, conn
         try:
+            conn.send((state, seed))
             while not self._eval_cancelled():
-                if recv.poll(0.2):
-                    return recv.recv()
-                if not proc.is_alive() and not recv.poll(0):
-                    self.run_log.message(f"the evaluation process exited ({proc.exitcode}) without scores")
-                    return None
-            return None
-        except EOFError:
+                if conn.poll(0.2):
+                    return conn.recv()
+                if not proc.is_alive() and not conn.poll(0):
+                    raise EOFError
+        except (EOFError, OSError):
             self.run_log.message(f"the evaluation process exited ({proc.exitcode}) without scores")
-            return None
+        self._close_eval_process()
+        return None
+
+    def _close_eval_process(self) -> None:
+        """End the evaluation process: at once if it is busy (a cancelled run), else after None."""
+        proc, conn = getattr(self, "_eval_proc", None), getattr(self, "_eval_conn", None)
+        if proc is None:
+            return
+        self._eval_proc = self._eval_conn = None
+        try:
+            if proc.is_alive() and not self._eval_cancelled():
+                conn.send(None)
+                proc.join(JOIN_TIMEOUT_S)
+        except OSError:
+            pass
         finally:
-            recv.close()
+            conn.close()
             if proc.is_alive():
                 proc.terminate()
             proc.join(JOIN_TIMEOUT_S)
