@@ -844,14 +844,24 @@ def table1(our_scores: pd.DataFrame, protocol: str = "no-op starts", references:
 # Raw scores (paper Table S3)
 # --------------------------------------------------------------------------------------------
 
+LIFE_NOT_TERMINAL = " (lost life not terminal)"  # method suffix of such Atari runs in the score tables
+
+
 def final_scores(runs: pd.DataFrame) -> pd.DataFrame:
     """Per (method, game): the mean ``final_score`` over seeds of the completed runs with the
     largest thread count of that (method, game) — the paper's Table S3 used its full 16 threads.
 
     Columns ``method``, ``env``, ``score``, ``threads`` (the count used), ``seeds`` (runs averaged).
-    Runs without a final score (no evaluation happened) are ignored.
+    Runs without a final score (no evaluation happened) are ignored. Runs of one (method, game)
+    that differ in what a lost life meant for learning are different protocols and never averaged:
+    where both appear, those with ``terminal_on_life_loss`` false (the default before it became
+    true) read ``<method>`` + :data:`LIFE_NOT_TERMINAL`. The tables' protocol label names the
+    settings present.
     """
     done = completed_runs(runs).dropna(subset=["final_score"])
+    both = done.groupby(["method", "env"])["terminal_on_life_loss"].transform("nunique") > 1
+    done = done.assign(method=[m + LIFE_NOT_TERMINAL if b and not t else m
+                               for m, b, t in zip(done["method"], both, done["terminal_on_life_loss"])])
     top = done[done["threads"] == done.groupby(["method", "env"])["threads"].transform("max")]
     return top.groupby(["method", "env"]).agg(
         score=("final_score", "mean"), threads=("threads", "first"), seeds=("final_score", "count"),

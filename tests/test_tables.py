@@ -625,3 +625,15 @@ def test_make_tables_writes_the_methods_and_atari_tables_and_figures(tmp_path):
 
     bad = run_script("--runs", str(runs), "--out", str(out), "--threshold", "pong", cwd=tmp_path)
     assert bad.returncode == 2 and "GAME=SCORE" in bad.stderr
+
+
+def test_final_scores_keep_the_lost_life_protocols_apart(tmp_path):
+    """Two Breakout runs that differ only in what a lost life meant for learning are two cells of
+    the score tables, not one average; CartPole has no lives and keeps its plain method name."""
+    make_run(tmp_path, "a3c", "breakout", 2, 0, final_score=10.0, terminal_on_life_loss=True)
+    make_run(tmp_path, "a3c", "breakout", 2, 0, final_score=2.0, terminal_on_life_loss=False, tag="-not")
+    make_run(tmp_path, "a3c", "cartpole", 2, 0, final_score=500.0)
+    finals = T.final_scores(T.load_runs(tmp_path)).set_index(["method", "env"])["score"]
+    assert finals[("a3c", "breakout")] == 10.0
+    assert finals[("a3c" + T.LIFE_NOT_TERMINAL, "breakout")] == 2.0
+    assert finals[("a3c", "cartpole")] == 500.0
