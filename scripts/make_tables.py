@@ -194,8 +194,12 @@ def plot_curves(done: pd.DataFrame, fig_dir: Path, k: int) -> list[Path]:
     for (method, env), runs in done.groupby(["method", "env"]):
         colors = _thread_colors(runs["threads"])
         both = runs["terminal_on_life_loss"].nunique() > 1
-        curves = [(int(n), bool(life), T.moving_average(T.load_episodes(d), k), evals)
-                  for n, life, d, evals in zip(runs["threads"], runs["terminal_on_life_loss"], runs["run_dir"],
+        episodes = [T.load_episodes(d) for d in runs["run_dir"]]
+        # drawn over a wider window when a run has thousands of games (a Breakout run has ~14k), so
+        # that two curves stay readable: about 200 points per run, never fewer games than k
+        window = max([k] + [len(e) // 200 for e in episodes])
+        curves = [(int(n), bool(life), T.moving_average(e, window), evals)
+                  for n, life, e, evals in zip(runs["threads"], runs["terminal_on_life_loss"], episodes,
                                                runs.get("evals", pd.Series([None] * len(runs))))]
         if not any(len(c) for _, _, c, _ in curves):
             continue
@@ -209,16 +213,17 @@ def plot_curves(done: pd.DataFrame, fig_dir: Path, k: int) -> list[Path]:
                 label = f"{n} thread{'s' * (n > 1)}"
                 if both:
                     label += ", lost life " + ("terminal" if life else "not terminal")
-                ax.plot(curve[x] * scale, curve["score_ma"], color=colors[n], lw=1.2, ls="-" if life or not both else "--",
+                color = (colors[n] if not both or len(colors) > 1 else ("C0" if life else "C1"))
+                ax.plot(curve[x] * scale, curve["score_ma"], color=color, lw=1.2, ls="-" if life or not both else "--",
                         label=None if key in labelled else label)
                 evals = [e for e in evals if "source" not in e] if isinstance(evals, list) else []
                 if evals:  # the run's own evaluations (not later re-evaluations by evaluate.py)
                     ax.plot([e[x] * scale for e in evals], [e["mean"] for e in evals], "o" if life or not both else "s",
-                            ms=5, mfc="white", mec=colors[n], mew=1.2, ls="none", zorder=3,
+                            ms=5, mfc="white", mec=color, mew=1.2, ls="none", zorder=3,
                             label=None if "evals" in labelled else "evaluations (mean of each)")
                     labelled.add("evals")
                 labelled.add(key)
-            ax.set(xlabel=xlabel, ylabel=f"training score (mean of last {k} games)", title=f"{method} — {env}")
+            ax.set(xlabel=xlabel, ylabel=f"training score (mean of last {window} games)", title=f"{method} — {env}")
             ax.legend(fontsize=8)
             ax.grid(alpha=0.3)
             written.append(_save(fig, fig_dir / f"{method}_{env}_{suffix}.png"))
