@@ -89,7 +89,7 @@ class Network(nn.Module):
         z = torch.zeros(1, self.core.hidden_size)
         return (z, z.clone())
 
-    def _features(self, obs: torch.Tensor) -> torch.Tensor:
+    def _features(self, obs: torch.Tensor, acts: Optional[list] = None) -> torch.Tensor:
         if self.pixels and obs.dim() == 4 and obs.shape[0] > 1 and torch.is_grad_enabled():
             # A replay that will be differentiated: channels-last (NHWC) frames make oneDNN's
             # convolution backward ~1.7x faster than NCHW, with the same values (the reorder is
@@ -99,7 +99,7 @@ class Network(nn.Module):
         x = obs.float()
         if self.pixels:
             x = x / 255.0  # frames arrive as uint8 so rollouts stay small
-        return self._run_torso(x)
+        return self._run_torso(x, acts)
 
     def record_rollout(self) -> None:
         """Start recording the torso activations of the no-grad batch-1 forwards that follow
@@ -135,13 +135,11 @@ class Network(nn.Module):
 
     def forward(self, obs: torch.Tensor, state: State = None):
         """One step for a batch of 1 (or a batch of independent observations if feedforward)."""
-        if self._recorded is not None and obs.shape[0] == 1 and not torch.is_grad_enabled():
-            acts: list = []
-            x = obs.float()
-            h = self._run_torso(x / 255.0 if self.pixels else x, acts)
+        record = self._recorded is not None and obs.shape[0] == 1 and not torch.is_grad_enabled()
+        acts: Optional[list] = [] if record else None
+        h = self._features(obs, acts)
+        if record:
             self._recorded.append((obs.data_ptr(), acts))
-        else:
-            h = self._features(obs)
         if self.core is not None:
             state = self.core(h, state)
             h = state[0]

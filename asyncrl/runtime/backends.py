@@ -32,9 +32,9 @@ def _set_parent_death_signal() -> None:
         pass
 
 
-def _process_main(rank: int, cfg_container: dict, shared, parent_pid: int) -> None:
-    from omegaconf import OmegaConf
-
+def trainer_child_setup() -> None:
+    """What every process the trainer spawns does first: one intra-op thread; leave SIGINT and
+    SIGUSR2 to the trainer; die with it."""
     torch.set_num_threads(1)
     # Ctrl-C reaches the whole process group: the trainer alone decides how to stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -42,8 +42,14 @@ def _process_main(rank: int, cfg_container: dict, shared, parent_pid: int) -> No
     # the trainer alone handles it, writing the checkpoint the requeued job resumes from
     if hasattr(signal, "SIGUSR2"):
         signal.signal(signal.SIGUSR2, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: shared.stop.set())
     _set_parent_death_signal()
+
+
+def _process_main(rank: int, cfg_container: dict, shared, parent_pid: int) -> None:
+    from omegaconf import OmegaConf
+
+    trainer_child_setup()
+    signal.signal(signal.SIGTERM, lambda *_: shared.stop.set())
     if os.getppid() != parent_pid:  # the trainer died before the death signal was armed
         return
     run_actor_learner(rank, OmegaConf.create(cfg_container), shared)

@@ -25,7 +25,7 @@ from .. import results
 from ..envs import env_spec
 from ..evaluation import EVAL_RANK, evaluate, summarize
 from ..methods import build_network, get_method
-from .backends import _set_parent_death_signal, make_backend
+from .backends import make_backend, trainer_child_setup
 from .optim import linear_lr, make_shared_statistics
 from .shared import FrameBudget, Shared, share_network
 
@@ -50,16 +50,12 @@ def _evaluation_process(cfg_container: dict, conn) -> None:
     (so the actor-learners keep the cores), one intra-op thread; then, for every (parameters, seed)
     that arrives through `conn`, `evaluate` and send the scores back, until None arrives. The final
     evaluation runs in the trainer instead: the cores are free by then."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the trainer alone decides when to stop
-    if hasattr(signal, "SIGUSR2"):
-        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
-    _set_parent_death_signal()
+    trainer_child_setup()
     cfg = OmegaConf.create(cfg_container)
     try:
         os.nice(int(cfg.eval.nice))
     except OSError:
         pass
-    torch.set_num_threads(1)
     spec, method_cls, net = build_model(cfg)
     while (task := conn.recv()) is not None:
         state, seed = task
@@ -88,6 +84,9 @@ class Trainer:
         self.error: Optional[str] = None
         self._eval_thread: Optional[threading.Thread] = None  # plays the periodic evaluations, in order
         self._eval_tasks: "queue_mod.Queue" = queue_mod.Queue()  # their snapshots, waiting their turn
+        self._eval_proc = self._eval_conn = None  # the evaluations' process and its pipe, once started
+        self._evals_started = len(self.evals)  # evaluations seeded so far (restored ones included)
+        self._said_behind = False  # "evaluations fall behind" said once
         self._lock = threading.Lock()  # evals list and summary writes, shared with the eval thread
         self._cancel_eval = threading.Event()  # set when the run stops early: drop the evaluation
         self.stop_signal: Optional[int] = None  # SIGTERM or SIGUSR2, if one stopped the run
@@ -302,7 +301,7 @@ class Trainer:
             # keeps the frames of its snapshot
             self._next_eval = _next_multiple(frames, self.cfg.eval.interval_frames)
             if self._eval_tasks.qsize() >= MAX_PENDING_EVALS:
-                if not getattr(self, "_said_behind", False):
+                if not self._said_behind:
                     self._said_behind = True
                     self.run_log.message(
                         f"evaluations fall behind ({MAX_PENDING_EVALS} waiting): skipping the one at {frames:,} "
@@ -317,7 +316,7 @@ class Trainer:
     def _eval_seed(self) -> int:
         """One seed per evaluation, for its env and for its policy's random draws alike (a policy
         seeded from cfg.seed alone would replay the same draws in every evaluation)."""
-        self._evals_started = getattr(self, "_evals_started", len(self.evals)) + 1
+        self._evals_started += 1
         return self.cfg.seed + 10_007 * self._evals_started
 
     def _evaluator(self) -> None:
@@ -357,7 +356,7 @@ class Trainer:
         costs seconds of CPU, and a fresh process is scheduled ahead of the actor-learners for a
         while, whatever its nice value); None if the run stops first (the process is then ended)
         or the process dies without scores (said in cli.log)."""
-        proc, conn = getattr(self, "_eval_proc", None), getattr(self, "_eval_conn", None)
+        proc, conn = self._eval_proc, self._eval_conn
         if proc is None:
             ctx = tmp.get_context("spawn")
             conn, child = ctx.Pipe()
@@ -380,7 +379,7 @@ class Trainer:
 
     def _close_eval_process(self) -> None:
         """End the evaluation process: at once if it is busy (a cancelled run), else after None."""
-        proc, conn = getattr(self, "_eval_proc", None), getattr(self, "_eval_conn", None)
+        proc, conn = self._eval_proc, self._eval_conn
         if proc is None:
             return
         self._eval_proc = self._eval_conn = None
