@@ -1,6 +1,6 @@
 """Regenerate the paper's tables and figures from run directories.
 
-    python scripts/make_tables.py [--runs results/runs] [--out results] [--k 10] [--fraction 1.0]
+    python scripts/make_tables.py [--runs results/runs] [--out results] [--k 10] [--sweep-k 100] [--fraction 1.0]
         [--bench results/bench] [--bench-max-load 1.0] [--threshold pong=-15 ...] [--eval-policy sampled]
 
 Reads every run below --runs (any directory holding a summary.json) and every benchmark CSV
@@ -24,6 +24,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on a training machine
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from asyncrl import tables as T  # noqa: E402
@@ -35,7 +36,7 @@ HNS_NOTE = ("HNS = 100·(score − random)/(human − random) with the human-sta
 
 def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: pd.DataFrame | None = None,
                  bench_max_load: float = T.BENCH_MAX_LOAD, thresholds: dict | None = None,
-                 eval_policy: str | None = None) -> tuple[list[Path], dict]:
+                 eval_policy: str | None = None, sweep_k: int = T.LR_SWEEP_WINDOW) -> tuple[list[Path], dict]:
     """Write every table; return the written paths and the intermediate frames the figures reuse."""
     tables_dir = out / "tables"
     written: list[Path] = []
@@ -161,11 +162,26 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
         "_score_vs_time.png.",
     ])
 
+    sweep = T.lr_sweep(runs, k=sweep_k, thresholds=used)
+    written += T.write_table(sweep.drop(columns=["evals_own"]), tables_dir, "lr_sweep",
+                             "Learning-rate sweeps, finished or not (paper Fig. 2 at equal frames)",
+                             body=T.lr_sweep_markdown(sweep, sweep_k), notes=[
+        "One section per group of runs (any status but unreadable) that differ only in the learning rate and "
+        "seed: same method, game, runtime, thread count, frame budget and lost-life setting. The lr_robustness "
+        "preset draws each run's rate from LogUniform(1e-4, 1e-2) by its seed, as the paper's Fig. 2 did.",
+        f"Runs are ranked by the mean score of their last {sweep_k} training games finished by the "
+        "frame count every run of the sweep has reached, so runs stopped or still training at different points "
+        "compare at equal frames. Evaluations: each run's own periodic ones (10 games, no-op starts).",
+        "Figures: figures/lr_sweep_<method>_<game>_threads<n>_<budget>_score_vs_frames.png and "
+        "_score_vs_time.png; the completed runs' final score vs rate is figures/<method>_<game>_lr.png.",
+    ])
+
     written += T.write_table(T.excluded_runs(runs), tables_dir, "excluded_runs",
                              "Runs left out of every table", notes=[
         "Any status other than 'completed' (failed, interrupted, running, unreadable summary).",
     ])
-    return written, {"done": done, "speedup": speedup, "comparison": comparison, "thresholds": used}
+    return written, {"done": done, "speedup": speedup, "comparison": comparison, "thresholds": used,
+                     "sweep": sweep}
 
 
 def _fmt_lr(lr) -> str:
@@ -322,6 +338,47 @@ def plot_lr(done: pd.DataFrame, fig_dir: Path) -> list[Path]:
     return written
 
 
+def plot_lr_sweep(sweep: pd.DataFrame, fig_dir: Path, k: int, thresholds: dict | None = None) -> list[Path]:
+    """Paper Fig. 2 while a sweep trains: each run's training-score moving average (last k games) vs
+    frames and vs training hours, one colour per learning rate (log scale, viridis), its own
+    evaluations as white markers, the frame count every run has reached dotted."""
+    thresholds = T.SCORE_THRESHOLDS if thresholds is None else thresholds
+    written = []
+    for key, group in sweep.groupby(T.LR_SWEEP_GROUP, sort=True, dropna=False):
+        g = dict(zip(T.LR_SWEEP_GROUP, key))
+        curves = [(r, T.moving_average(T.load_episodes(r["run_dir"]), k)) for r in group.to_dict("records")]
+        if not any(len(c) for _, c in curves):
+            continue
+        logs = np.log10(group["lr"].to_numpy(dtype=float))
+        span = max(logs.max() - logs.min(), 1e-12)
+        cmap = plt.get_cmap("viridis")
+        stem = f"lr_sweep_{g['method']}_" + methods_figure_stem(
+            g["env"], g["threads"], g["total_frames"], g["terminal_on_life_loss"]).removeprefix("methods_")
+        title = (f"{g['method']} on {g['env']}: {g['threads']} thread{'s' * (g['threads'] != 1)}, "
+                 f"{T.frames_label(g['total_frames'])}-frame budget" + T.life_label(g["env"], g["terminal_on_life_loss"]))
+        for x, xlabel, scale, suffix in [("frames", "frames (millions)", 1e-6, "score_vs_frames"),
+                                         ("wall_time_s", "training time (hours)", 1 / 3600, "score_vs_time")]:
+            fig, ax = plt.subplots(figsize=(6.5, 4.2))
+            for run, curve in sorted(curves, key=lambda item: item[0]["lr"]):
+                color = cmap((np.log10(run["lr"]) - logs.min()) / span)
+                label = f"lr {run['lr']:.2g} (seed {run['seed']})"
+                if len(curve):
+                    ax.plot(curve[x] * scale, curve["score_ma"], color=color, lw=1.2, label=label)
+                if x == "frames" and run["evals_own"]:
+                    ax.plot([f * scale for f, _ in run["evals_own"]], [m for _, m in run["evals_own"]], "o", ms=5,
+                            mfc="white", mec=color, mew=1.2, ls="none", zorder=3)
+            if x == "frames":
+                ax.axvline(group["common_frames"].iloc[0] * scale, color="gray", ls="--", lw=0.8,
+                           label="reached by every run")
+            if g["env"] in thresholds:
+                ax.axhline(thresholds[g["env"]], color="gray", ls=":", lw=1, label=f"threshold {thresholds[g['env']]:g}")
+            ax.set(xlabel=xlabel, ylabel=f"training score (mean of last {k} games)", title=title)
+            ax.legend(fontsize=7)
+            ax.grid(alpha=0.3)
+            written.append(_save(fig, fig_dir / f"{stem}_{suffix}.png"))
+    return written
+
+
 def _threshold(text: str) -> tuple[str, float]:
     """argparse type of --threshold: "pong=-15" -> ("pong", -15.0)."""
     game, sep, value = text.partition("=")
@@ -338,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=Path("results/runs"), help="runs root (searched recursively)")
     parser.add_argument("--out", type=Path, default=Path("results"), help="writes OUT/tables and OUT/figures")
     parser.add_argument("--k", type=int, default=10, help="moving-average window, in training games")
+    parser.add_argument("--sweep-k", type=int, default=T.LR_SWEEP_WINDOW,
+                        help="moving-average window of the learning-rate sweep table and figures, in training games")
     parser.add_argument("--fraction", type=float, default=1.0,
                         help="reference score position between the untrained level (0) and the lowest best (1)")
     parser.add_argument("--bench", type=Path, default=Path("results/bench"),
@@ -360,12 +419,14 @@ def main(argv: list[str] | None = None) -> int:
     bench = T.load_bench(args.bench)
     written, frames = write_tables(runs, args.out, args.k, args.fraction, bench=bench,
                                    bench_max_load=args.bench_max_load, thresholds=thresholds,
-                                   eval_policy=None if args.eval_policy == "any" else args.eval_policy)
+                                   eval_policy=None if args.eval_policy == "any" else args.eval_policy,
+                                   sweep_k=args.sweep_k)
 
     fig_dir = args.out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     figures = plot_curves(frames["done"], fig_dir, args.k) + plot_speedup(frames["speedup"], fig_dir) \
-        + plot_lr(frames["done"], fig_dir) + plot_methods(runs, fig_dir, args.k, thresholds)
+        + plot_lr(frames["done"], fig_dir) + plot_methods(runs, fig_dir, args.k, thresholds) \
+        + plot_lr_sweep(frames["sweep"], fig_dir, args.sweep_k, thresholds)
 
     excluded = len(runs) - len(frames["done"])
     print(f"{len(runs)} runs read ({len(frames['done'])} completed, {excluded} excluded)")

@@ -637,3 +637,76 @@ def test_final_scores_keep_the_lost_life_protocols_apart(tmp_path):
     assert finals[("a3c", "breakout")] == 10.0
     assert finals[("a3c" + T.LIFE_NOT_TERMINAL, "breakout")] == 2.0
     assert finals[("a3c", "cartpole")] == 500.0
+
+
+# ---------------------------------------------------------------------------------------- lr sweeps
+
+def build_lr_sweep_runs(root: Path) -> None:
+    """Pong a3c, 2 threads, 40M budget, three rates (window 2 below):
+
+    - lr 1e-3: completed, 5 games to 50 s (50k frames); MA at 30k frames = (-20 + -18)/2 = -19
+    - lr 3e-3: running, its summary still says 0 frames (rewritten only now and then); games to 30 s:
+      trained 30k frames, the sweep's common point; MA at 30k = (-16 + -12)/2 = -14, reaches -15 at 30k
+    - lr 9e-3: interrupted at 40k; MA at 30k = (-21 + -21)/2 = -21
+    Outside any sweep: the same game at another budget (one rate), and a failed-to-parse summary."""
+    kw = dict(total_frames=40_000_000, fps=1000)
+    make_run(root, "a3c", "pong", 2, 7, [(10, -21), (20, -20), (30, -18), (40, -14), (50, -10)], lr=1e-3,
+             evals=[ev(-20.0, frames=4_000_000), ev(-12.0, frames=8_000_000), SAMPLED], tag="-lr1e-3", **kw)
+    running = make_run(root, "a3c", "pong", 2, 0, [(10, -20), (20, -16), (30, -12)], lr=3e-3,
+                       status="running", tag="-lr3e-3", **kw)
+    summary = json.loads((running / "summary.json").read_text())
+    (running / "summary.json").write_text(json.dumps({**summary, "frames": 0, "wall_time_s": 0.0}))
+    make_run(root, "a3c", "pong", 2, 1, [(10, -21), (20, -21), (30, -21), (40, -21)], lr=9e-3,
+             status="interrupted", tag="-lr9e-3", **{**kw, "total_frames": 40_000_000})
+    make_run(root, "a3c", "pong", 2, 0, [(10, -21), (20, -21)], lr=7e-4, total_frames=50_000_000)
+    bad = root / "a3c" / "pong" / "broken"
+    bad.mkdir(parents=True)
+    (bad / "summary.json").write_text("{not json")
+
+
+def test_lr_sweep_compares_runs_at_equal_frames(tmp_path):
+    build_lr_sweep_runs(tmp_path)
+    table = T.lr_sweep(T.load_runs(tmp_path), k=K)
+    assert table["lr"].tolist() == [1e-3, 3e-3, 9e-3]  # the 50M-budget run is a group of one rate
+    by_lr = table.set_index("lr")
+    assert by_lr["common_frames"].tolist() == [30_000] * 3
+    # the running run's trained frames and hours come from its last game, not its stale summary
+    assert (by_lr.loc[3e-3, "frames"], by_lr.loc[3e-3, "hours"]) == (30_000, pytest.approx(30 / 3600))
+    assert (by_lr.loc[1e-3, "frames"], by_lr.loc[9e-3, "frames"]) == (40_000_000, 40_000_000)
+    assert by_lr["score_at_common"].tolist() == [-19.0, -14.0, -21.0]
+    assert by_lr["rank"].tolist() == [2, 1, 3]
+    assert by_lr["score_last"].tolist() == [-12.0, -14.0, -21.0]
+    assert by_lr.loc[3e-3, "frames_to_threshold"] == 30_000
+    assert by_lr.loc[1e-3, "frames_to_threshold"] == 50_000  # MA (-18 + -14)/2 = -16 at 40k; -12 at 50k
+    assert np.isnan(by_lr.loc[9e-3, "frames_to_threshold"])
+    # the run's own evaluations only (not evaluate.py's), the best of them
+    assert by_lr.loc[1e-3, "evals_own"] == [(4_000_000, -20.0), (8_000_000, -12.0)]
+    assert by_lr.loc[1e-3, "best_eval"] == -12.0 and np.isnan(by_lr.loc[9e-3, "best_eval"])
+
+    markdown = T.lr_sweep_markdown(table, K)
+    assert "## a3c on pong: 2 threads (process), 40M-frame budget, lost life not terminal" in markdown
+    assert "Compared at 0.03M frames" in markdown
+    rows = [line for line in markdown.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [r.split(" | ")[1] for r in rows] == ["0.003", "0.001", "0.009"]  # best first
+    assert "| 4M: -20.0, 8M: -12.0 |" in rows[1]
+    assert T.lr_sweep_markdown(T.lr_sweep(T.load_runs(tmp_path), k=K, min_rates=4), K).startswith("(no group")
+
+
+def test_score_at_needs_a_full_window():
+    episodes = pd.DataFrame({"frames": [10.0, 20.0, 30.0], "score": [1.0, 2.0, 6.0]})
+    assert T.score_at(episodes, 25, 2) == 1.5
+    assert T.score_at(episodes, 30, 2) == 4.0
+    assert np.isnan(T.score_at(episodes, 15, 2))
+
+
+def test_make_tables_writes_the_lr_sweep_table_and_figures(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    build_lr_sweep_runs(runs)
+    result = run_script("--runs", str(runs), "--out", str(out), "--sweep-k", str(K), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    sweep = pd.read_csv(out / "tables" / "lr_sweep.csv")
+    assert sweep["lr"].tolist() == [1e-3, 3e-3, 9e-3] and "evals_own" not in sweep.columns
+    assert sweep["score_at_common"].tolist() == [-19.0, -14.0, -21.0]  # --sweep-k 2, not the default 100
+    assert "mean of last 2 games at 0.03M" in (out / "tables" / "lr_sweep.md").read_text()
+    for suffix in ["score_vs_frames", "score_vs_time"]:
+        assert (out / "figures" / f"lr_sweep_a3c_pong_threads2_40M_{suffix}.png").is_file()
