@@ -385,8 +385,14 @@ BENCH_TIME_COLUMNS = ("timestamp", "started_utc", "started", "measured_at")
 # machine rows reach 1.3 on 2 cores in results/bench/pong), while a machine shared with training
 # runs reads >= the cores they keep busy on top of that.
 BENCH_MAX_LOAD = 1.0
+# Rows that record ``other_load_median`` (scripts/bench.py since 2026-11-26: the cores' worth of CPU
+# used by processes other than the benchmark's while it ran) are judged by it instead, which neither
+# counts the previous benchmark run nor this run's own processes: idle when it is
+# <= BENCH_MAX_OTHER_LOAD x cores (an idle machine reads ~0.0x; one training run beside it, >= 1 core).
+BENCH_MAX_OTHER_LOAD = 0.15
 
-_BENCH_COLUMNS = ["method", "runtime", "env", "threads", "cores", "agent_steps_per_s", "load1_median", "overrides"]
+_BENCH_COLUMNS = ["method", "runtime", "env", "threads", "cores", "agent_steps_per_s", "load1_median",
+                  "other_load_median", "overrides"]
 
 
 def load_bench(root: str | Path | None) -> pd.DataFrame:
@@ -418,20 +424,34 @@ def load_bench(root: str | Path | None) -> pd.DataFrame:
     bench["bench_time"] = pd.to_datetime(bench["bench_time"], utc=True)
     for col in ["threads", "cores"]:
         bench[col] = pd.to_numeric(bench[col], errors="coerce").round().astype("Int64")
-    for col in ["agent_steps_per_s", "load1_median"]:
+    for col in ["agent_steps_per_s", "load1_median", "other_load_median"]:
         bench[col] = pd.to_numeric(bench[col], errors="coerce").astype(float)
     for col in ["method", "runtime", "env"]:
         bench[col] = bench[col].astype(object)
     return bench
 
 
-def bench_scaling(bench: pd.DataFrame, max_load: float = BENCH_MAX_LOAD) -> pd.DataFrame:
+def bench_idle(bench: pd.DataFrame, max_load: float = BENCH_MAX_LOAD,
+               max_other_load: float = BENCH_MAX_OTHER_LOAD) -> pd.Series:
+    """Whether each benchmark row was taken on an idle machine: ``other_load_median <= max_other_load
+    * cores`` where the row records it, else ``load1_median <= max_load * cores``; False for a row
+    with neither (or no cores)."""
+    cores = pd.to_numeric(bench["cores"], errors="coerce").astype(float)
+    other = pd.to_numeric(bench["other_load_median"], errors="coerce").astype(float)
+    load1 = pd.to_numeric(bench["load1_median"], errors="coerce").astype(float)
+    idle = (other <= max_other_load * cores).where(other.notna(), load1 <= max_load * cores)
+    return idle.fillna(False).astype(bool)
+
+
+def bench_scaling(bench: pd.DataFrame, max_load: float = BENCH_MAX_LOAD,
+                  max_other_load: float = BENCH_MAX_OTHER_LOAD) -> pd.DataFrame:
     """Throughput scaling per (method, runtime, game, threads) from idle-machine benchmarks.
 
     ``bench_scaling = agent_steps_per_s(n) / agent_steps_per_s(1)``, both rows from the **same**
     CSV (one machine, one code version, one session). Rules:
 
-    - a row is *idle* when ``load1_median <= max_load * cores``; a row with no load recorded is not.
+    - a row is *idle* by :func:`bench_idle` (its other load where recorded, else its 1-min load); a
+      row with no load recorded is not.
       A pair (n row and the 1-thread row of its CSV) is usable only when both rows are idle;
     - a row measured twice in one CSV: the newer one (``bench_time``), else the later line;
     - several CSVs with a usable pair: the newest by the pair's ``bench_time`` (the later of its two
@@ -439,20 +459,21 @@ def bench_scaling(bench: pd.DataFrame, max_load: float = BENCH_MAX_LOAD) -> pd.D
       path (which is the newest when the benchmark directories are named by date).
 
     Columns: the key, ``bench_scaling``, ``bench_steps_per_s`` and ``bench_steps_per_s_1`` (the
-    chosen pair), ``bench_load1`` (the larger of their loads), ``bench_cores``, ``bench_overrides``,
+    chosen pair), ``bench_load1`` and ``bench_other_load`` (the larger of their loads; NaN other
+    load for rows that predate it), ``bench_cores``, ``bench_overrides``,
     ``bench_csv``, ``bench_candidates`` (usable pairs found) and ``bench_skipped`` (pairs skipped as
     not idle). A key with pairs but none usable keeps a row with NaN scaling.
     """
     cols = [*BENCH_KEY, "bench_scaling", "bench_steps_per_s", "bench_steps_per_s_1", "bench_load1",
-            "bench_cores", "bench_overrides", "bench_csv", "bench_candidates", "bench_skipped"]
+            "bench_other_load", "bench_cores", "bench_overrides", "bench_csv", "bench_candidates", "bench_skipped"]
     rows = bench.dropna(subset=["method", "runtime", "env", "threads"])
     if rows.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols}).astype({"threads": "Int64"})
-    rows = rows.assign(idle=(rows["load1_median"] <= max_load * rows["cores"].astype(float)).fillna(False))
+    rows = rows.assign(idle=bench_idle(rows, max_load, max_other_load))
     rows = rows.sort_values(["bench_csv", "bench_time", "bench_row"], na_position="first", kind="mergesort")
     rows = rows.drop_duplicates(["bench_csv", *BENCH_KEY], keep="last")
     ones = rows.loc[rows["threads"] == 1, ["bench_csv", "method", "runtime", "env", "agent_steps_per_s",
-                                          "load1_median", "idle", "bench_time"]]
+                                          "load1_median", "other_load_median", "idle", "bench_time"]]
     pairs = rows.merge(ones, on=["bench_csv", "method", "runtime", "env"], suffixes=("", "_1"))
     pairs["usable"] = pairs["idle"] & pairs["idle_1"] & (pairs["agent_steps_per_s_1"] > 0)
     pairs["pair_time"] = pairs[["bench_time", "bench_time_1"]].max(axis=1)
@@ -466,13 +487,15 @@ def bench_scaling(bench: pd.DataFrame, max_load: float = BENCH_MAX_LOAD) -> pd.D
             row.update(
                 bench_scaling=best["agent_steps_per_s"] / best["agent_steps_per_s_1"],
                 bench_steps_per_s=best["agent_steps_per_s"], bench_steps_per_s_1=best["agent_steps_per_s_1"],
-                bench_load1=max(best["load1_median"], best["load1_median_1"]), bench_cores=best["cores"],
+                bench_load1=max(best["load1_median"], best["load1_median_1"]),
+                bench_other_load=max(best["other_load_median"], best["other_load_median_1"]),
+                bench_cores=best["cores"],
                 bench_overrides=best["overrides"], bench_csv=best["bench_csv"])
         out.append(row)
     table = pd.DataFrame(out).reindex(columns=cols)
     table["threads"] = table["threads"].astype("Int64")
     table["bench_cores"] = pd.to_numeric(table["bench_cores"], errors="coerce").astype("Int64")
-    for col in ["bench_scaling", "bench_steps_per_s", "bench_steps_per_s_1", "bench_load1"]:
+    for col in ["bench_scaling", "bench_steps_per_s", "bench_steps_per_s_1", "bench_load1", "bench_other_load"]:
         table[col] = pd.to_numeric(table[col], errors="coerce").astype(float)
     return table
 
@@ -499,8 +522,8 @@ def composed_speedup(by_game: pd.DataFrame, scaling: pd.DataFrame) -> pd.DataFra
     """
     cols = [*SPEEDUP_GROUP, "threads", "seeds", "reference", "frames_to_ref", "data_efficiency", "bench_scaling",
             "composed_speedup", "measured_speedup", "measured_throughput_scaling", "oversubscribed",
-            "paper_speedup", "bench_steps_per_s", "bench_steps_per_s_1", "bench_load1", "bench_cores",
-            "bench_overrides", "bench_csv", "bench_candidates", "bench_skipped"]
+            "paper_speedup", "bench_steps_per_s", "bench_steps_per_s_1", "bench_load1", "bench_other_load",
+            "bench_cores", "bench_overrides", "bench_csv", "bench_candidates", "bench_skipped"]
     cells = by_game.dropna(subset=["data_efficiency"])
     has_n = (cells["threads"] > 1).groupby([cells[c] for c in SPEEDUP_GROUP], dropna=False).transform("any")
     cells = cells[has_n.astype(bool)]

@@ -63,6 +63,7 @@ import csv
 import importlib.util
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -238,6 +239,34 @@ def _load1() -> float:
     return os.getloadavg()[0]
 
 
+def _machine_busy_s():
+    """CPU seconds the whole machine has been busy, summed over its cores (/proc/stat: user, nice,
+    system, irq, softirq); None where /proc/stat cannot be read."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in fields[1:8])
+    except (OSError, ValueError):
+        return None
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_s() -> float:
+    """CPU seconds used by this process and by every descendant it (and they) waited for."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def other_load(busy0, busy1, own0, own1, elapsed):
+    """Cores' worth of CPU work done by processes other than the benchmark's during a run: the
+    machine's busy CPU seconds minus the benchmark's own (its run's processes included), over the
+    run's wall time. Unlike the 1-min load average it does not count the benchmark's previous run,
+    nor this run's own processes. None when the machine's counter could not be read."""
+    if busy0 is None or busy1 is None or elapsed <= 0:
+        return None
+    return max(0.0, (busy1 - busy0) - (own1 - own0)) / elapsed
+
+
 def _metrics_rows(metrics_csv: Path) -> list:
     try:
         with open(metrics_csv, newline="") as f:
@@ -282,8 +311,10 @@ def eval_coverage(metrics_csv: Path, evals: list) -> dict:
 
 
 def _run_polled(cmd, log_path: Path, is_actor):
-    """Run `cmd` from the repository root, output to `log_path`, sampling memory until it exits."""
+    """Run `cmd` from the repository root, output to `log_path`, sampling memory until it exits.
+    Returns (returncode, output, seconds, memory sampler, (1-min load before, other_load during))."""
     load_before = _load1()
+    busy0, own0 = _machine_busy_s(), _own_cpu_s()
     t0 = time.monotonic()
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
@@ -291,7 +322,9 @@ def _run_polled(cmd, log_path: Path, is_actor):
         while proc.poll() is None:
             mem.sample()
             time.sleep(POLL_S)
-    return proc.returncode, log_path.read_text(errors="replace"), time.monotonic() - t0, mem, load_before
+    elapsed = time.monotonic() - t0
+    others = other_load(busy0, _machine_busy_s(), own0, _own_cpu_s(), elapsed)
+    return proc.returncode, log_path.read_text(errors="replace"), elapsed, mem, (load_before, others)
 
 
 def _memory(mem: MemorySampler) -> dict:
@@ -314,7 +347,7 @@ def run_once(cfg: Config, args, root: Path) -> dict:
     }
     over.update(dict(cfg.overrides))
     cmd = [sys.executable, "-m", "asyncrl", *(f"{k}={v}" for k, v in over.items()), *args.set]
-    rc, out, elapsed, mem, load_before = _run_polled(cmd, Path(f"{root}.log"), _is_actor)
+    rc, out, elapsed, mem, (load_before, others) = _run_polled(cmd, Path(f"{root}.log"), _is_actor)
     if rc != 0:
         raise RuntimeError(f"run failed ({rc}): {' '.join(map(str, cmd))}\n{out[-3000:]}")
     summaries = list(root.rglob("summary.json"))
@@ -337,6 +370,7 @@ def run_once(cfg: Config, args, root: Path) -> dict:
         "overhead_s": s["wall_time_s"] - s["frames"] / steady,
         **_memory(mem),
         "load1": load_before,
+        "other_load": others,
         "cores": s.get("cores"),
         "versions": s.get("versions", {}),
         "frame_skip": skip,
@@ -347,7 +381,7 @@ def run_once(cfg: Config, args, root: Path) -> dict:
 def run_peer(cfg: Config, args, root: Path) -> dict:
     """One run of pfrl's A3C driver (scripts/peers/pfrl_a3c.py) with the peer virtualenv's python."""
     cmd = bench_peer.peer_command(args.peer_python, args.env, cfg.threads, args.frames, args.seed, args.interval_s)
-    rc, out, elapsed, mem, load_before = _run_polled(cmd, Path(f"{root}.log"), _is_peer_actor)
+    rc, out, elapsed, mem, (load_before, others) = _run_polled(cmd, Path(f"{root}.log"), _is_peer_actor)
     try:
         r = bench_peer.parse_peer_output(out)
     except ValueError as e:
@@ -368,6 +402,7 @@ def run_peer(cfg: Config, args, root: Path) -> dict:
         "overhead_s": r["wall_s"] - frames / (steps_per_s * skip),
         **_memory(mem),
         "load1": load_before,
+        "other_load": others,
         "cores": r.get("cores"),
         "versions": {},
         "peer_versions": bench_peer.versions_text(r),
@@ -430,7 +465,7 @@ def summarize(results: dict, args, started: str = "") -> list:
             continue
         med = {k: _median([r.get(k) for r in runs]) for k in (
             "frames_per_s", "summary_frames_per_s", "steps_per_s", "overhead_s", "peak_rss_mb",
-            "private_mb", "trainer_rss_mb", "load1", "evals_done", "first_eval_s", "window_start_s",
+            "private_mb", "trainer_rss_mb", "load1", "other_load", "evals_done", "first_eval_s", "window_start_s",
             "window_end_s")}
         overrides = [*(f"{k}={v}" for k, v in cfg.overrides), *args.set] if cfg.kind == "ours" else []
         rows.append({
@@ -446,6 +481,7 @@ def summarize(results: dict, args, started: str = "") -> list:
             "private_mb_per_actor": med["private_mb"],
             "trainer_rss_mb": med["trainer_rss_mb"],
             "load1_median": med["load1"],
+            "other_load_median": med["other_load"],
             "steps_per_s_all": " ".join(f"{r['steps_per_s']:.0f}" for r in runs),
             "overrides": " ".join(overrides),
             "started_utc": started,
@@ -533,7 +569,9 @@ def markdown(rows: list, args, started: str, failures=()) -> str:
         "",
         f"Machine: {rows[0]['cores'] if rows else '?'} cores; "
         + ("" if args.update else f"started {started}; ")
-        + "1-min load average before each run (median per row) in the last column. "
+        + "load: the 1-min load average before each run; other load: cores' worth of CPU used by "
+        "processes other than the benchmark's during the run (/proc/stat busy time minus the benchmark's "
+        "own; idle machine: ~0); medians per row. "
         + ("Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + "." if v else ""),
         f"Overrides: `{' '.join(args.set) or '(none)'}`. "
         + ("Re-measure these rows: " if args.update else "Regenerate: ")
@@ -559,8 +597,8 @@ def markdown(rows: list, args, started: str, failures=()) -> str:
         "",
         "| method | runtime | threads | agent steps/s | frames/s | steps/s per AL | scaling vs 1 | "
         "summary frames/s (incl. start-up) | overhead s | peak RSS / AL (MB) | private / AL (MB) | "
-        "trainer RSS (MB) | load |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "trainer RSS (MB) | load | other load |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         scaling = _num(r.get("scaling_vs_1"))
@@ -570,7 +608,8 @@ def markdown(rows: list, args, started: str, failures=()) -> str:
             f"{_fmt(scaling, 2) + 'x' if scaling is not None else ''} | {_fmt(_num(r['summary_frames_per_s']))} | "
             f"{_fmt(_num(r['overhead_s']), 1)} | "
             f"{_fmt(_num(r['peak_rss_mb_per_actor']))} | {_fmt(_num(r['private_mb_per_actor']))} | "
-            f"{_fmt(_num(r['trainer_rss_mb']))} | {_fmt(_num(r['load1_median']), 1)} |"
+            f"{_fmt(_num(r['trainer_rss_mb']))} | {_fmt(_num(r['load1_median']), 1)} | "
+            f"{_fmt(_num(r.get('other_load_median')), 2)} |"
         )
     return "\n".join(head) + "\n"
 
@@ -746,7 +785,8 @@ def main(argv=None) -> int:
                     f"[bench] repeat {rep + 1}/{args.repeats} {name}: "
                     f"{r['steps_per_s']:,.0f} steps/s ({r['frames_per_s']:,.0f} frames/s steady, "
                     f"{r['summary_frames_per_s']:,.0f} in summary), overhead {r['overhead_s']:.1f} s, "
-                    f"load {r['load1']:.1f}",
+                    f"load {r['load1']:.1f}, other load "
+                    + ("?" if r.get("other_load") is None else f"{r['other_load']:.2f}"),
                     flush=True,
                 )
     rows = summarize(results, args, started)

@@ -1,7 +1,7 @@
 """Regenerate the paper's tables and figures from run directories.
 
     python scripts/make_tables.py [--runs results/runs] [--out results] [--k 10] [--sweep-k 100] [--fraction 1.0]
-        [--bench results/bench] [--bench-max-load 1.0] [--threshold pong=-15 ...] [--eval-policy sampled]
+        [--bench results/bench] [--bench-max-other-load 0.15] [--bench-max-load 1.0] [--threshold pong=-15 ...] [--eval-policy sampled]
 
 Reads every run below --runs (any directory holding a summary.json) and every benchmark CSV
 below --bench (throughput.csv from scripts/bench.py), and writes OUT/tables/*.{csv,md} and
@@ -36,6 +36,7 @@ HNS_NOTE = ("HNS = 100·(score − random)/(human − random) with the human-sta
 
 def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: pd.DataFrame | None = None,
                  bench_max_load: float = T.BENCH_MAX_LOAD, thresholds: dict | None = None,
+                 bench_max_other_load: float = T.BENCH_MAX_OTHER_LOAD,
                  eval_policy: str | None = None, sweep_k: int = T.LR_SWEEP_WINDOW) -> tuple[list[Path], dict]:
     """Write every table; return the written paths and the intermediate frames the figures reuse."""
     tables_dir = out / "tables"
@@ -119,7 +120,7 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
     ])
 
     bench = T.load_bench(None) if bench is None else bench  # None: no benchmarks
-    scaling = T.bench_scaling(bench, bench_max_load)
+    scaling = T.bench_scaling(bench, bench_max_load, bench_max_other_load)
     atari_by_game = by_game[by_game["env"].isin(T.reference_scores().index)]
     composed = T.composed_speedup(atari_by_game, scaling)
     csvs = sorted(set(composed["bench_csv"].dropna()))
@@ -132,8 +133,9 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
         "runs (reference as in table2_speedup); it counts frames, not seconds, so it does not depend on the load "
         "the runs shared the machine with.",
         "Throughput scaling = agent steps/s with n ÷ with 1, both from one benchmark CSV "
-        f"(scripts/bench.py) taken on an idle machine: rows whose 1-min load before the run exceeded "
-        f"{bench_max_load:g} × cores are skipped; of several CSVs the newest (row timestamp, else the "
+        f"(scripts/bench.py) taken on an idle machine: rows whose other load (CPU used by processes other than "
+        f"the benchmark's while it ran) exceeded {bench_max_other_load:g} × cores are skipped, and rows that "
+        f"predate that column when their 1-min load before the run exceeded {bench_max_load:g} × cores; of several CSVs the newest (row timestamp, else the "
         "lexicographically last path) is used. CSVs used: " + (", ".join(csvs) or "none") + ".",
         "Measured cells: the runs' own wall-clock speedup (time to the reference). The runs shared the machine's "
         "cores with other training runs, so these mix the parallel speedup with whatever load each run met; "
@@ -401,8 +403,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="reference score position between the untrained level (0) and the lowest best (1)")
     parser.add_argument("--bench", type=Path, default=Path("results/bench"),
                         help="benchmark root: every throughput.csv below it (scripts/bench.py) feeds table2_atari")
+    parser.add_argument("--bench-max-other-load", type=float, default=T.BENCH_MAX_OTHER_LOAD,
+                        help="skip benchmark rows whose other load (CPU of processes other than the benchmark's "
+                             "during the run) exceeded this × cores")
     parser.add_argument("--bench-max-load", type=float, default=T.BENCH_MAX_LOAD,
-                        help="skip benchmark rows whose 1-min load before the run exceeded this × cores")
+                        help="skip benchmark rows without an other load whose 1-min load before the run "
+                             "exceeded this × cores")
     parser.add_argument("--threshold", action="append", default=[], type=_threshold, metavar="GAME=SCORE",
                         help="training-score threshold for methods_comparison (repeatable; adds to / overrides "
                              f"the defaults {', '.join(f'{g}={v:g}' for g, v in T.SCORE_THRESHOLDS.items())})")
@@ -419,6 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = T.load_bench(args.bench)
     written, frames = write_tables(runs, args.out, args.k, args.fraction, bench=bench,
                                    bench_max_load=args.bench_max_load, thresholds=thresholds,
+                                   bench_max_other_load=args.bench_max_other_load,
                                    eval_policy=None if args.eval_policy == "any" else args.eval_policy,
                                    sweep_k=args.sweep_k)
 

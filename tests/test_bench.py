@@ -322,3 +322,26 @@ def test_peer_command_follows_our_env_config():
     assert "--fire-reset" not in bench_peer.peer_command("/v/bin/python", "pong", 1, 8000)
     assert bench_peer.venv_commands(Path("/tmp/pv"))[1][-1] == "torch==2.13.0"
     assert "pfrl==0.4.0" in bench_peer.venv_commands(Path("/tmp/pv"))[2]
+
+
+def test_other_load_is_the_machines_busy_time_minus_the_benchmarks_own():
+    # 20 s of wall time: the machine was busy 41 CPU-s, the benchmark's processes used 39 -> 0.1 core
+    assert bench.other_load(100.0, 141.0, 5.0, 44.0, 20.0) == pytest.approx(0.1)
+    # jiffy rounding can make the difference slightly negative: an idle machine reads 0, not < 0
+    assert bench.other_load(100.0, 139.99, 5.0, 45.0, 20.0) == 0.0
+    assert bench.other_load(None, 141.0, 5.0, 44.0, 20.0) is None
+    assert bench.other_load(100.0, 141.0, 5.0, 44.0, 0.0) is None
+
+
+def test_a_run_counts_its_own_processes_cpu_as_its_own(tmp_path, monkeypatch):
+    """The benchmark's own CPU includes a run's processes once they are waited for (a child that
+    burns 1 CPU-s adds >= 1 s), and _run_polled reports (machine busy - own) / wall time: with the
+    machine's counter faked to the benchmark's own CPU plus 0.5 s, the run reads 0.5 s of other work."""
+    burn = [sys.executable, "-c", "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass"]
+    own0 = bench._own_cpu_s()
+    rc, _, elapsed, _, _ = bench._run_polled(burn, tmp_path / "burn.log", lambda pid: False)
+    assert rc == 0 and bench._own_cpu_s() - own0 >= 1.0
+    extra = iter([0.0, 0.5])
+    monkeypatch.setattr(bench, "_machine_busy_s", lambda: bench._own_cpu_s() + next(extra))
+    rc, _, elapsed, _, (_, others) = bench._run_polled(burn, tmp_path / "burn.log", lambda pid: False)
+    assert rc == 0 and others == pytest.approx(0.5 / elapsed, rel=1e-3)  # the counters are read µs apart

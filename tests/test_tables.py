@@ -535,6 +535,23 @@ def test_bench_scaling_rules(tmp_path):
     assert T.load_bench(tmp_path / "nowhere").empty
 
 
+def test_bench_idle_prefers_the_other_load(tmp_path):
+    """A row that records other_load_median is judged by it (<= 0.15 x cores): a 1-thread row right
+    after a 4-thread run reads load1 2.5 on 2 cores but nothing else ran; a row with load1 0.5 that
+    shared the cores with a training run reads other load 1.4. Rows without it keep the load1 rule."""
+    bench = pd.DataFrame({"cores": [2, 2, 2, 2, 2], "load1_median": [2.5, 0.5, 1.9, 2.1, np.nan],
+                          "other_load_median": [0.02, 1.4, np.nan, np.nan, 0.3]})
+    assert T.bench_idle(bench).tolist() == [True, False, True, False, True]
+    assert T.bench_idle(bench, max_other_load=0.1).tolist() == [True, False, True, False, False]
+    path = write_bench(tmp_path / "b", [("a3c", "process", 1, 2, "pong", 500, 2.5, 0.02),
+                                        ("a3c", "process", 2, 2, "pong", 900, 1.9, 0.05),
+                                        ("a3c", "process", 4, 2, "pong", 800, 2.4, 0.9)],
+                       extra_columns=["other_load_median"])
+    scaling = T.bench_scaling(T.load_bench(path.parent)).set_index("threads")
+    assert scaling.loc[2, "bench_scaling"] == pytest.approx(1.8) and scaling.loc[2, "bench_other_load"] == 0.05
+    assert np.isnan(scaling.loc[4, "bench_scaling"]) and scaling.loc[4, "bench_skipped"] == 1
+
+
 def build_atari_speedup_runs(root: Path) -> None:
     """Pong, 1M budget, k = 2. a3c: reference -1 reached at 90k frames (1 thread), 60k (2 and 4
     threads) -> data efficiency 1.5 and 1.5; wall clock 90 s, 30 s, 24 s -> measured 3.0 and 3.75.
