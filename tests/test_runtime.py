@@ -463,3 +463,54 @@ def test_a_slow_evaluation_delays_the_next_ones_but_skips_none(compose_cfg, tmp_
     assert len(intervals) >= 3 and intervals == sorted(set(intervals)), intervals
     assert [e["mean"] for e in s["evals"]] == [float(i + 1) for i in range(len(intervals))]  # in order
     assert len(set(played)) == len(played)  # one seed per evaluation
+
+
+def test_an_evaluation_a_stop_interrupts_is_kept_in_the_checkpoint_and_played_on_resume(compose_cfg, tmp_path,
+                                                                                        monkeypatch):
+    """Stopping a run (SIGTERM, the end of a session) while a periodic evaluation is due or playing
+    must not lose it: its snapshot and seed go into the checkpoint, and the resumed run plays it
+    first, recorded at the frames it was due."""
+    import signal as signal_mod
+
+    cfg = compose_cfg("env=toy", "logger.progress=false", "logger.interval_s=0.5", "runtime=thread", "threads=1",
+                      "total_frames=400000", "method.name=tests.fakes:CountingMethod", "eval.episodes=1",
+                      "eval.interval_frames=2000", "eval.final=false")
+    tr = Trainer(cfg, tmp_path)
+    due = threading.Event()
+
+    def never_finishes(snapshot, seed):  # plays until the run stops, then records nothing
+        due.set()
+        while not tr._eval_cancelled():
+            threading.Event().wait(0.02)
+        return None
+
+    monkeypatch.setattr(tr, "_evaluate_in_process", never_finishes)
+    stopper = threading.Thread(target=lambda: due.wait(60) and setattr(tr, "stop_signal", signal_mod.SIGTERM))
+    stopper.start()
+    s = tr.run(results.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
+    stopper.join()
+    assert s["status"] == "interrupted" and s["evals"] == []
+    ck = results.load_checkpoint(tmp_path / "checkpoint.pt")
+    pending = ck["pending_evals"]
+    assert len(pending) >= 1 and pending[0]["frames"] >= 2000 and pending[0]["frames"] % 2000 < 2000
+    first_seed = pending[0]["seed"]
+    assert first_seed == cfg.seed + 10_007  # the first evaluation's seed
+    assert set(pending[0]["model"]) == set(tr.model.state_dict())
+
+    resumed = Trainer(cfg, tmp_path, checkpoint=ck)
+    played = []
+
+    def records(snapshot, seed):  # records at once; stops the resumed run once the restored ones are played
+        played.append(seed)
+        if len(played) == len(pending):
+            resumed.stop_signal = signal_mod.SIGTERM
+        return [1.0]
+
+    monkeypatch.setattr(resumed, "_evaluate_in_process", records)
+    s2 = resumed.run(results.RunLog(cfg, tmp_path, resumed.method_cls.stat_keys, os.cpu_count()))
+    assert s2["status"] == "interrupted", s2.get("error")
+    assert played == [p["seed"] for p in pending]  # the interrupted ones, first, with their seeds
+    assert [e["frames"] for e in s2["evals"]] == [p["frames"] for p in pending]
+    still = results.load_checkpoint(tmp_path / "checkpoint.pt")["pending_evals"]
+    assert not {p["frames"] for p in pending} & {p["frames"] for p in still}  # played: not kept again
+    assert all(p["seed"] > first_seed + 10_007 * (len(pending) - 1) for p in still)  # new ones: new seeds

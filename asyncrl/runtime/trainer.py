@@ -85,7 +85,12 @@ class Trainer:
         self._eval_thread: Optional[threading.Thread] = None  # plays the periodic evaluations, in order
         self._eval_tasks: "queue_mod.Queue" = queue_mod.Queue()  # their snapshots, waiting their turn
         self._eval_proc = self._eval_conn = None  # the evaluations' process and its pipe, once started
-        self._evals_started = len(self.evals)  # evaluations seeded so far (restored ones included)
+        # (frames, wall, snapshot, seed) of every evaluation due but not yet recorded; a stop keeps
+        # them in the checkpoint, and a resumed run plays them first (with their own seeds)
+        self._eval_unfinished: List[tuple] = [
+            (int(t["frames"]), float(t["wall_time_s"]), t["model"], int(t["seed"]))
+            for t in (checkpoint or {}).get("pending_evals") or []]
+        self._evals_started = len(self.evals) + len(self._eval_unfinished)  # seeded so far, restored ones included
         self._said_behind = False  # "evaluations fall behind" said once
         self._lock = threading.Lock()  # evals list and summary writes, shared with the eval thread
         self._cancel_eval = threading.Event()  # set when the run stops early: drop the evaluation
@@ -133,8 +138,16 @@ class Trainer:
             "seed": int(self.cfg.seed),
             "wall_time_s": wall,  # training wall time so far; a resumed run adds its own to it
             "evals": list(self.evals),
+            "pending_evals": self._pending_evals(),
             "config": OmegaConf.to_container(self.cfg, resolve=True),
         }
+
+    def _pending_evals(self) -> List[Dict[str, Any]]:
+        """The evaluations due but not recorded (a stop cancelled them, or they wait their turn):
+        their snapshot and seed, so that a resumed run plays exactly them."""
+        with self._lock:
+            return [{"frames": f, "wall_time_s": w, "model": snap, "seed": seed}
+                    for f, w, snap, seed in self._eval_unfinished]
 
     def save_checkpoint(self, frames: int, wall: float) -> bool:
         """Write checkpoint.pt atomically, unless theta has gone non-finite: then the last good
@@ -177,6 +190,8 @@ class Trainer:
         self._next_eval = _next_multiple(self.start_frames, cfg.eval.interval_frames)
         self._next_ckpt = _next_multiple(self.start_frames, cfg.checkpoint.interval_frames)
         log.begin(self)
+        for task in list(self._eval_unfinished):  # the evaluations the last stop interrupted, first
+            self._queue_eval(task, restored=True)
         status = "completed"
         try:
             launched = time.monotonic()
@@ -225,8 +240,11 @@ class Trainer:
         if status != "failed":
             # a failed run keeps its last good checkpoint (its parameters may be non-finite)
             self.save_checkpoint(frames, wall)
+        saved = (len(self.evals), len(self._eval_unfinished))
         try:
             self._wait_eval()
+            if status != "failed" and (len(self.evals), len(self._eval_unfinished)) != saved:
+                self.save_checkpoint(frames, wall)  # evaluations recorded meanwhile: the checkpoint says so
             if status == "completed" and cfg.eval.final and cfg.eval.episodes > 0:
                 log.message("final evaluation ...")
                 self._evaluate(frames, wall)
@@ -308,10 +326,18 @@ class Trainer:
                         "frames and later ones while that lasts (raise eval.interval_frames or lower eval.nice)")
                 return
             snapshot = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            self._eval_tasks.put((frames, self.wall(), snapshot, self._eval_seed()))
-            if self._eval_thread is None:
-                self._eval_thread = threading.Thread(target=self._evaluator, daemon=True, name="evaluator")
-                self._eval_thread.start()
+            self._queue_eval((frames, self.wall(), snapshot, self._eval_seed()))
+
+    def _queue_eval(self, task: tuple, restored: bool = False) -> None:
+        """Hand (frames, wall, snapshot, seed) to the evaluator thread (started at the first one);
+        it stays in _eval_unfinished until its scores are recorded."""
+        if not restored:
+            with self._lock:
+                self._eval_unfinished.append(task)
+        self._eval_tasks.put(task)
+        if self._eval_thread is None:
+            self._eval_thread = threading.Thread(target=self._evaluator, daemon=True, name="evaluator")
+            self._eval_thread.start()
 
     def _eval_seed(self) -> int:
         """One seed per evaluation, for its env and for its policy's random draws alike (a policy
@@ -322,8 +348,9 @@ class Trainer:
     def _evaluator(self) -> None:
         """The periodic evaluations, one after the other, until the None that `_wait_eval` sends."""
         while (task := self._eval_tasks.get()) is not None:
-            if not self._eval_cancelled():
-                self._evaluate(*task)
+            if not self._eval_cancelled() and self._evaluate(*task):
+                with self._lock:
+                    self._eval_unfinished = [t for t in self._eval_unfinished if t is not task]
 
     def _wait_eval(self) -> None:
         """Let the evaluator finish the evaluations already due (none once the run is cancelled)."""
@@ -333,9 +360,10 @@ class Trainer:
         self._close_eval_process()
 
     def _evaluate(self, frames: int, wall: float, snapshot: Optional[Dict[str, torch.Tensor]] = None,
-                  seed: Optional[int] = None) -> None:
+                  seed: Optional[int] = None) -> bool:
         """Evaluate the parameters of `snapshot` (taken at `frames`) in their own lower-priority
-        process (see _evaluation_process), or, without one, the shared model as it is now, here."""
+        process (see _evaluation_process), or, without one, the shared model as it is now, here.
+        True when the scores were recorded (False: the run stopped first)."""
         cfg = self.cfg
         seed = self._eval_seed() if seed is None else seed
         if snapshot is not None:
@@ -345,11 +373,12 @@ class Trainer:
             method = self.method_cls(cfg.method, self.spec.n_actions, EVAL_RANK, seed)
             scores = evaluate(net, method, cfg.env, int(cfg.eval.episodes), seed=seed, cancelled=self._eval_cancelled)
         if scores is None:
-            return
+            return False
         entry = {"frames": frames, "wall_time_s": round(wall, 3), **summarize(scores)}
         with self._lock:
             self.evals.append(entry)
         self.run_log.evaluation(self, entry)
+        return True
 
     def _evaluate_in_process(self, state: Dict[str, torch.Tensor], seed: int) -> Optional[List[float]]:
         """`evaluate` in the run's evaluation process (started at the first call: a process start
