@@ -13,6 +13,7 @@ length``). Only runs whose status is ``completed`` enter any table; the others a
 
 from __future__ import annotations
 
+import functools
 import json
 from importlib import resources
 from pathlib import Path
@@ -170,8 +171,17 @@ def load_episodes(run_dir: str | Path) -> pd.DataFrame:
     ``wall_time_s``. A run without the file gives an empty frame with the usual columns.
     """
     path = Path(run_dir) / "episodes.csv"
-    if not path.exists():
+    try:
+        st = path.stat()
+    except FileNotFoundError:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in EPISODE_COLUMNS})
+    # make_tables reads a run's games for several tables and figures: parse the file once (again
+    # when it changed, as a running run's file does), and hand each caller its own copy
+    return _read_episodes(str(path.resolve()), st.st_mtime_ns, st.st_size).copy()
+
+
+@functools.lru_cache(maxsize=256)
+def _read_episodes(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
     episodes = pd.read_csv(path)
     return episodes.sort_values(["frames", "wall_time_s"], kind="mergesort").reset_index(drop=True)
 
@@ -721,6 +731,16 @@ def methods_comparison(
     return pd.DataFrame(rows)[cols]
 
 
+def _threshold_cells(threshold, frames, hours=np.nan) -> tuple[str, str]:
+    """The "frames to threshold" and "hours to it" cells of a table row: "no threshold set" (the game
+    has none), "not reached", or the frames in millions and the hours."""
+    if pd.isna(threshold):
+        return "no threshold set", "—"
+    if pd.isna(frames):
+        return "not reached", "—"
+    return f"{frames / 1e6:.2f}M", _format_cell(float(hours), ".2f")
+
+
 def methods_markdown(table: pd.DataFrame, k: int = 10) -> str:
     """Markdown of :func:`methods_comparison`: one section per group, one row per run."""
     if table.empty:
@@ -740,12 +760,7 @@ def methods_markdown(table: pd.DataFrame, k: int = 10) -> str:
         ]
         for r in rows.itertuples(index=False):
             source = {"evaluate.py": "evaluate.py", "run": "run's last own", "none": "none"}[r.eval_source]
-            if pd.isna(r.threshold):
-                to_frames, to_hours = "no threshold set", "—"
-            elif pd.isna(r.frames_to_threshold):
-                to_frames, to_hours = "not reached", "—"
-            else:
-                to_frames, to_hours = f"{r.frames_to_threshold / 1e6:.2f}M", f"{r.hours_to_threshold:.2f}"
+            to_frames, to_hours = _threshold_cells(r.threshold, r.frames_to_threshold, r.hours_to_threshold)
             policy = (r.eval_policy if isinstance(r.eval_policy, str)
                       else "method default" if r.eval_source != "none" else "—")
             stats = [_format_cell(v, ".1f") for v in (r.eval_mean, r.eval_std, r.eval_min, r.eval_max)]
@@ -865,8 +880,7 @@ def lr_sweep_markdown(table: pd.DataFrame, k: int = LR_SWEEP_WINDOW) -> str:
             "|" + "---|" * 10,
         ]
         for r in rows.sort_values(["rank", "lr"], na_position="last").itertuples(index=False):
-            to = ("no threshold set" if pd.isna(r.threshold) else "not reached" if pd.isna(r.frames_to_threshold)
-                  else f"{r.frames_to_threshold / 1e6:.2f}M")
+            to = _threshold_cells(r.threshold, r.frames_to_threshold)[0]
             evals = ", ".join(f"{f / 1e6:.0f}M: {m:.1f}" for f, m in r.evals_own) or "—"
             lines.append(f"| {_format_cell(r.rank, '.0f')} | {r.lr:g} | {r.seed} | {r.status} | {r.frames / 1e6:.2f}M "
                          f"| {_format_cell(r.hours, '.2f')} | {_format_cell(r.score_at_common, '.1f')} "

@@ -11,7 +11,7 @@ Every run is `python -m asyncrl ...` with evaluation and periodic checkpoints of
 temporary results root. Repeats are interleaved (repeat 1 of every configuration, then repeat 2,
 ...) so that a change in the machine's load hits all configurations alike; the table reports the
 median over repeats. Writes OUT/throughput.csv (one row per configuration) and OUT/throughput.md,
-OUT/targets.csv and OUT/targets.md (below), and prints the tables. A run that fails is reported
+with --preset targets also OUT/targets.csv and OUT/targets.md (below), and prints the tables. A run that fails is reported
 and left out (its configuration reads "not measured" in the targets); the script then exits 1.
 
 Extra configurations, interleaved with ours like any other:
@@ -27,8 +27,8 @@ Extra configurations, interleaved with ours like any other:
                     and --runtime say: a3c process 1 and 2, pfrl 1 and 2 (with --peer-python),
                     a3c_lstm process 1, a3c thread 1 and 2, a3c+eval process 2.
 
-Targets (OUT/targets.md, issue 13), computed from the rows of throughput.csv, "not measured" when
-a row they need is missing:
+Targets (OUT/targets.md, written only with --preset targets; issue 13), computed from the rows of
+throughput.csv, "not measured" when a row they need is missing:
   A3C FF, 1 actor-learner, agent steps/s             >= 1,000
   ours / pfrl A3C, same run, 1 and 2 actor-learners  >= 2x both   (process runtime)
   2 actor-learners / 1, process runtime              >= 1.9x
@@ -733,6 +733,26 @@ def write_targets(out: Path, tg: list, args, started: str) -> str:
     return md
 
 
+def write_outputs(out: Path, rows: list, args, started: str, failures: list = ()) -> list[str]:
+    """OUT/throughput.{csv,md} (merged with the file's other rows under --update), and OUT/targets.{csv,md}
+    only for --preset targets: the targets are issue 13's Breakout figures, which a run of other
+    configurations or another game does not measure. Prints the tables; returns the paths written."""
+    out.mkdir(parents=True, exist_ok=True)
+    if args.update and (out / "throughput.csv").exists():
+        rows = merge_rows(out / "throughput.csv", rows)
+    written = []
+    if rows:
+        write_csv(out / "throughput.csv", rows)
+        md = markdown(rows, args, started, failures)
+        (out / "throughput.md").write_text(md)
+        print(md)
+        written += [out / "throughput.csv", out / "throughput.md"]
+    if args.preset == "targets":
+        print(write_targets(out, targets(rows, args.env), args, started))
+        written += [out / "targets.csv", out / "targets.md"]
+    return [str(p) for p in written]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--methods", default=",".join(METHODS), type=lambda s: s.split(","))
@@ -789,20 +809,8 @@ def main(argv=None) -> int:
                     + ("?" if r.get("other_load") is None else f"{r['other_load']:.2f}"),
                     flush=True,
                 )
-    rows = summarize(results, args, started)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if args.update and (out / "throughput.csv").exists():
-        rows = merge_rows(out / "throughput.csv", rows)
-    if rows:
-        write_csv(out / "throughput.csv", rows)
-        md = markdown(rows, args, started, failures)
-        (out / "throughput.md").write_text(md)
-        print(md)
-    tg_md = write_targets(out, targets(rows, args.env), args, started)
-    print(tg_md)
-    written = (["throughput.csv", "throughput.md"] if rows else []) + ["targets.csv", "targets.md"]
-    print(f"[bench] wrote {', '.join(str(out / n) for n in written)}")
+    written = write_outputs(Path(args.out), summarize(results, args, started), args, started, failures)
+    print(f"[bench] wrote {', '.join(written) or 'nothing'}")
     if failures:
         print(f"[bench] {len(failures)} run(s) failed: {'; '.join(failures)}", file=sys.stderr)
     return 1 if failures else 0

@@ -187,6 +187,21 @@ def test_summarize_write_read_and_targets_from_csv(tmp_path):
     assert (tmp_path / "targets.csv").exists() and tmd.count("| yes |") == 6
 
 
+def test_only_the_targets_preset_writes_the_targets_table(tmp_path):
+    """A Pong run (or any run of other configurations) writes its throughput table only: issue 13's
+    targets are Breakout figures it does not measure."""
+    results = {bench.ours("process", "a3c", 1): [_run(400)], bench.ours("process", "a3c", 2): [_run(790)]}
+    pong = _args(tmp_path / "pong", env="pong")
+    written = bench.write_outputs(tmp_path / "pong", bench.summarize(results, pong, "t"), pong, "t")
+    assert sorted(Path(w).name for w in written) == ["throughput.csv", "throughput.md"]
+    assert sorted(f.name for f in (tmp_path / "pong").iterdir()) == ["throughput.csv", "throughput.md"]
+    preset = _args(tmp_path / "targets", preset="targets")
+    written = bench.write_outputs(tmp_path / "targets", bench.summarize(results, preset, "t"), preset, "t")
+    assert sorted(Path(w).name for w in written) == ["targets.csv", "targets.md", "throughput.csv", "throughput.md"]
+    assert "| 2 actor-learners ÷ 1 (process runtime) | 1.98x | >= 1.9x | yes |" in \
+        (tmp_path / "targets" / "targets.md").read_text()
+
+
 def test_update_keeps_other_rows_and_rescales(tmp_path):
     args = _args(tmp_path)
     old = bench.summarize({bench.ours("process", "a3c", 1): [_run(500)], bench.ours("process", "a3c", 2): [_run(900)]},

@@ -103,6 +103,32 @@ def test_load_episodes_orders_by_frames(tmp_path):
     assert list(T.load_episodes(tmp_path / "missing").columns) == T.EPISODE_COLUMNS
 
 
+def test_load_episodes_parses_a_file_once_until_it_changes(tmp_path, monkeypatch):
+    """make_tables reads one run's games for several tables and figures: one parse per version of the
+    file, each caller its own copy (changing one does not change the next), a grown file read again."""
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    games = pd.DataFrame({"frames": [100, 200], "wall_time_s": [1, 2], "actor": [0, 1],
+                          "score": [1.0, 2.0], "length": [1, 1]})
+    games.to_csv(run_dir / "episodes.csv", index=False)
+    calls = []
+    real = pd.read_csv
+    monkeypatch.setattr(T.pd, "read_csv", lambda *a, **kw: calls.append(a[0]) or real(*a, **kw))
+    T._read_episodes.cache_clear()
+    first = T.load_episodes(run_dir)
+    first.loc[0, "score"] = 99.0
+    assert T.load_episodes(run_dir)["score"].tolist() == [1.0, 2.0] and len(calls) == 1
+    pd.concat([games, games.assign(frames=[300, 400])]).to_csv(run_dir / "episodes.csv", index=False)
+    assert T.load_episodes(run_dir)["frames"].tolist() == [100, 200, 300, 400] and len(calls) == 2
+
+
+def test_threshold_cells():
+    assert T._threshold_cells(np.nan, np.nan) == ("no threshold set", "—")
+    assert T._threshold_cells(-15.0, np.nan) == ("not reached", "—")
+    assert T._threshold_cells(-15.0, 12_345_678, 1.5) == ("12.35M", "1.50")
+    assert T._threshold_cells(-15.0, 12_345_678) == ("12.35M", "—")
+
+
 def test_moving_average_needs_a_full_window():
     episodes = pd.DataFrame({"frames": [1, 2, 3, 4], "wall_time_s": [10, 20, 30, 40], "score": [0, 2, 4, 10]})
     ma = T.moving_average(episodes, k=3)
