@@ -203,6 +203,12 @@ def _thread_colors(threads) -> dict:
     return {n: cmap(i / max(1, len(threads) - 1)) for i, n in enumerate(threads)}
 
 
+def curve_window(episodes: list, k: int) -> int:
+    """Moving-average window of a figure's curves: k games, wider when a run has thousands of games
+    (a Breakout run has ~14k) so that several curves stay readable: about 200 points per run."""
+    return max([k] + [len(e) // 200 for e in episodes])
+
+
 def plot_curves(done: pd.DataFrame, fig_dir: Path, k: int) -> list[Path]:
     """Paper Figs 3 and 4: moving-average training score vs frames and vs wall time, one colour per
     thread count; runs of one game that differ in what a lost life means (env.terminal_on_life_loss)
@@ -213,9 +219,7 @@ def plot_curves(done: pd.DataFrame, fig_dir: Path, k: int) -> list[Path]:
         colors = _thread_colors(runs["threads"])
         both = runs["terminal_on_life_loss"].nunique() > 1
         episodes = [T.load_episodes(d) for d in runs["run_dir"]]
-        # drawn over a wider window when a run has thousands of games (a Breakout run has ~14k), so
-        # that two curves stay readable: about 200 points per run, never fewer games than k
-        window = max([k] + [len(e) // 200 for e in episodes])
+        window = curve_window(episodes, k)
         curves = [(int(n), bool(life), T.moving_average(e, window), evals)
                   for n, life, e, evals in zip(runs["threads"], runs["terminal_on_life_loss"], episodes,
                                                runs.get("evals", pd.Series([None] * len(runs))))]
@@ -276,7 +280,9 @@ def plot_methods(runs: pd.DataFrame, fig_dir: Path, k: int, thresholds: dict | N
     written = []
     for key, group in chosen.groupby(T.METHODS_GROUP, sort=True, dropna=False):
         env, threads, total_frames, life = key
-        curves = [(m, T.moving_average(T.load_episodes(d), k)) for m, d in zip(group["method"], group["run_dir"])]
+        episodes = [T.load_episodes(d) for d in group["run_dir"]]
+        window = curve_window(episodes, k)
+        curves = [(m, T.moving_average(e, window)) for m, e in zip(group["method"], episodes)]
         if not any(len(c) for _, c in curves):
             continue
         title = (f"{env}: {threads} thread{'s' * (threads != 1)}, {T.frames_label(total_frames)} frames"
@@ -294,7 +300,7 @@ def plot_methods(runs: pd.DataFrame, fig_dir: Path, k: int, thresholds: dict | N
                 labelled.add(method)
             if env in thresholds:
                 ax.axhline(thresholds[env], color="gray", ls=":", lw=1, label=f"threshold {thresholds[env]:g}")
-            ax.set(xlabel=xlabel, ylabel=f"training score (mean of last {k} games)", title=title)
+            ax.set(xlabel=xlabel, ylabel=f"training score (mean of last {window} games)", title=title)
             ax.legend(fontsize=8)
             ax.grid(alpha=0.3)
             written.append(_save(fig, fig_dir / f"{stem}_{suffix}.png"))

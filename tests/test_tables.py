@@ -753,3 +753,17 @@ def test_make_tables_writes_the_lr_sweep_table_and_figures(tmp_path):
     assert "mean of last 2 games at 0.03M" in (out / "tables" / "lr_sweep.md").read_text()
     for suffix in ["score_vs_frames", "score_vs_time"]:
         assert (out / "figures" / f"lr_sweep_a3c_pong_threads2_40M_{suffix}.png").is_file()
+
+
+def test_figures_of_long_runs_widen_their_window_alike():
+    """plot_curves and plot_methods draw over the same window: k games, or about 200 points per run
+    when a run has thousands of games."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_tables_mod", REPO / "scripts" / "make_tables.py")
+    mt = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mt)
+    games = lambda n: pd.DataFrame({"score": np.zeros(n)})  # noqa: E731
+    assert mt.curve_window([games(500), games(1999)], 10) == 10
+    assert mt.curve_window([games(500), games(14_000)], 10) == 70
+    assert mt.curve_window([], 25) == 25
