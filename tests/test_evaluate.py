@@ -156,3 +156,43 @@ def test_evaluate_records_an_atari_video(tmp_path):
 
     cap = cv2.VideoCapture(str(video))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) > 100 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 160
+
+
+def test_ship_model_keeps_the_parameters_and_evaluate_plays_them(toy_run, tmp_path):
+    """A finished run's checkpoint loses the optimizer statistics (what only a resume needs) and
+    keeps θ: the same parameters, and evaluate.py plays the shipped file as it played the full one."""
+    import torch
+
+    from asyncrl import results
+
+    run = with_policy(toy_run, tmp_path / "run", [-20.0, 20.0])
+    full = results.load_checkpoint(run / "checkpoint.pt")
+    assert full["stats"], "the toy run's A3C keeps shared RMSProp statistics to drop"
+    stats_bytes = sum(v.numel() * v.element_size() for v in full["stats"])
+    before = (run / "checkpoint.pt").stat().st_size
+    res = sh(str(ROOT / "scripts/ship_model.py"), str(run), cwd=run)
+    assert res.returncode == 0, res.stderr
+    shipped = results.load_checkpoint(run / "checkpoint.pt")
+    assert shipped["stats"] is None and shipped["target"] is None and shipped["pending_evals"] == []
+    assert shipped["frames"] == full["frames"] == 3000 and shipped["evals"] == full["evals"]
+    assert shipped["model"].keys() == full["model"].keys()
+    assert all(torch.equal(shipped["model"][k], full["model"][k]) for k in full["model"])
+    assert (run / "checkpoint.pt").stat().st_size <= before - 0.9 * stats_bytes
+    res = sh(str(ROOT / "scripts/evaluate.py"), str(run), "episodes=2", cwd=run)
+    assert res.returncode == 0, res.stderr
+    assert json.loads((run / "summary.json").read_text())["evals"][-1]["mean"] == 1.0
+
+
+def test_ship_model_refuses_a_run_that_still_resumes(toy_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(toy_run, run)
+    s = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**s, "status": "interrupted"}))
+    before = (run / "checkpoint.pt").read_bytes()
+    res = sh(str(ROOT / "scripts/ship_model.py"), str(run), cwd=run)
+    assert res.returncode != 0 and "Traceback" not in res.stderr and "not completed" in res.stderr
+    assert (run / "checkpoint.pt").read_bytes() == before
+    res = sh(str(ROOT / "scripts/ship_model.py"), cwd=run)
+    assert res.returncode != 0 and "usage" in res.stderr

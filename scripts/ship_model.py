@@ -1,0 +1,54 @@
+"""Keep a finished run's final model in its checkpoint and drop what only a resume needs.
+
+    python scripts/ship_model.py <run dir>
+
+A run's checkpoint holds the shared parameters θ and what a resume needs besides: the shared
+RMSProp statistics g (as large as θ), the target network θ⁻ of the value-based methods, and the
+evaluations waiting to be played. A finished run resumes no more, so its shipped model needs only θ
+and the frame count and training time its evaluations are recorded at: this rewrites
+<run dir>/checkpoint.pt with those (atomically; about half the size for A3C FF), and
+scripts/evaluate.py plays it as before. A run that is not completed (its summary's status) is
+refused: its checkpoint is still the one its command resumes from.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+try:
+    import asyncrl  # noqa: F401
+except ImportError:  # running from a source checkout without an install
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+USAGE = "usage: python scripts/ship_model.py <run dir>"
+
+# what evaluate.py and make_tables read from a shipped checkpoint; the rest is for resuming
+KEEP = ("model", "frames", "steps", "total_frames", "lr", "seed", "wall_time_s", "evals", "config")
+
+
+def main(argv=None) -> int:
+    from asyncrl import results
+
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1 or "=" in argv[0]:
+        raise SystemExit(USAGE)
+    run_dir = Path(argv[0])
+    ckpt_path, summary = run_dir / "checkpoint.pt", results.read_json(run_dir / "summary.json")
+    if summary is None or not ckpt_path.exists():
+        raise SystemExit(f"ship_model.py: error: {run_dir} has no summary.json and checkpoint.pt (is it a run directory?)")
+    if summary.get("status") != "completed":
+        raise SystemExit(f"ship_model.py: error: {run_dir} is {summary.get('status')!r}, not completed: "
+                         "its checkpoint is what its command resumes from")
+    before = ckpt_path.stat().st_size
+    ckpt = results.load_checkpoint(ckpt_path)
+    shipped = {k: ckpt[k] for k in KEEP if k in ckpt}
+    shipped.update(target=None, stats=None, pending_evals=[])  # the keys stay: one shape for every reader
+    results.save_checkpoint(ckpt_path, shipped)
+    print(f"{ckpt_path}: {before / 1e6:.1f} MB -> {ckpt_path.stat().st_size / 1e6:.1f} MB (parameters, frames "
+          f"{int(ckpt['frames']):,}; optimizer statistics, target network and pending evaluations dropped)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
