@@ -11,8 +11,9 @@ Every run is `python -m asyncrl ...` with evaluation and periodic checkpoints of
 temporary results root. Repeats are interleaved (repeat 1 of every configuration, then repeat 2,
 ...) so that a change in the machine's load hits all configurations alike; the table reports the
 median over repeats. Writes OUT/throughput.csv (one row per configuration) and OUT/throughput.md,
-with --preset targets also OUT/targets.csv and OUT/targets.md (below), and prints the tables. A run that fails is reported
-and left out (its configuration reads "not measured" in the targets); the script then exits 1.
+with --preset targets also OUT/targets.csv and OUT/targets.md (below), and prints the tables. A
+run that fails is reported and left out (its configuration reads "not measured" in the targets);
+the script then exits 1.
 
 Extra configurations, interleaved with ours like any other:
   --peer-python PY  the peer: pfrl's A3C (scripts/peers/pfrl_a3c.py, run by PY, a virtualenv with

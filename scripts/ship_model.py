@@ -23,9 +23,6 @@ except ImportError:  # running from a source checkout without an install
 
 USAGE = "usage: python scripts/ship_model.py <run dir>"
 
-# what evaluate.py and make_tables read from a shipped checkpoint; the rest is for resuming
-KEEP = ("model", "frames", "steps", "total_frames", "lr", "seed", "wall_time_s", "evals", "config")
-
 
 def main(argv=None) -> int:
     from asyncrl import results
@@ -42,9 +39,8 @@ def main(argv=None) -> int:
                          "its checkpoint is what its command resumes from")
     before = ckpt_path.stat().st_size
     ckpt = results.load_checkpoint(ckpt_path)
-    shipped = {k: ckpt[k] for k in KEEP if k in ckpt}
-    shipped.update(target=None, stats=None, pending_evals=[])  # the keys stay: one shape for every reader
-    results.save_checkpoint(ckpt_path, shipped)
+    # only what a resume needs goes; the keys stay, so every reader sees one shape
+    results.save_checkpoint(ckpt_path, {**ckpt, "target": None, "stats": None, "pending_evals": []})
     print(f"{ckpt_path}: {before / 1e6:.1f} MB -> {ckpt_path.stat().st_size / 1e6:.1f} MB (parameters, frames "
           f"{int(ckpt['frames']):,}; optimizer statistics, target network and pending evaluations dropped)")
     return 0
