@@ -112,6 +112,20 @@ def _check_same_run(cfg: DictConfig, run_dir: Path, checkpoint) -> None:
         )
 
 
+def _check_nothing_lost(cfg: DictConfig, run_dir: Path, previous: dict) -> None:
+    """Starting afresh deletes a run's results. Without a checkpoint that is only allowed for a run
+    that never had one (stopped before its first, e.g. a failure at the start): a run that was
+    interrupted, or trained past a checkpoint interval, had one, so it was deleted or lost."""
+    frames = int(previous.get("frames") or 0)
+    interval = int(cfg.checkpoint.interval_frames)
+    had_one = previous.get("status") == "interrupted" or (interval > 0 and frames >= interval)
+    if frames > 0 and had_one:
+        raise RunDirError(
+            f"{run_dir} has results to {frames:,} frames but no checkpoint.pt to resume them from: "
+            f"resume=false deletes them and starts afresh, or give this run its own directory"
+        )
+
+
 def _check_writable(run_dir: Path) -> None:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -152,6 +166,8 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> dict:
         if previous.get("status") == "completed":
             print(f"[asyncrl] {run_dir} is already completed; skipping (resume=false starts afresh)")
             return previous
+        if checkpoint is None:
+            _check_nothing_lost(cfg, run_dir, previous)
     if checkpoint is None:
         for name in ("metrics.csv", "episodes.csv", "summary.json", "checkpoint.pt"):
             (run_dir / name).unlink(missing_ok=True)

@@ -310,6 +310,41 @@ def test_a_run_directory_in_use_is_refused(tmp_path):
     assert not {"summary.json", "config.yaml", "metrics.csv", "checkpoint.pt"} & {p.name for p in run.iterdir()}
 
 
+@pytest.mark.parametrize("status,frames,interval,refused", [
+    ("interrupted", 1200, 5_000_000, True),  # an interrupted run always wrote a checkpoint
+    ("running", 2000, 1000, True),  # killed after its first checkpoint
+    ("failed", 2000, 1000, True),
+    ("running", 300, 5_000_000, False),  # killed before its first: nothing to resume, starts afresh
+    ("failed", 300, 1000, False),
+])
+def test_results_whose_checkpoint_is_missing_are_not_wiped(tmp_path, status, frames, interval, refused):
+    """Re-running a command whose run directory lost its checkpoint.pt would start afresh and delete
+    the run's results: refused (one line, exit 2, files untouched) when the run had a checkpoint;
+    resume=false still starts afresh."""
+    run = tmp_path / "run"
+    run.mkdir()
+    old = {
+        "summary.json": json.dumps({"status": status, "frames": frames}),
+        "metrics.csv": "frames,wall_time_s\n1000,1.0\n",
+        "episodes.csv": "frames,return\n900,5.0\n",
+    }
+    for name, text in old.items():
+        (run / name).write_text(text)
+    args = ["env=toy", "threads=1", "total_frames=500", "eval.episodes=0", "logger.progress=false",
+            f"checkpoint.interval_frames={interval}", "hydra.run.dir=run"]
+    res = run_cli(*args, cwd=tmp_path)
+    if refused:
+        assert res.returncode == 2, res.stderr
+        lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and f"results to {frames:,} frames but no checkpoint.pt" in lines[0], res.stderr
+        assert "resume=false" in lines[0]
+        assert {name: (run / name).read_text() for name in old} == old
+        res = run_cli(*args, "resume=false", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    s = json.loads((run / "summary.json").read_text())
+    assert s["status"] == "completed" and s["frames"] == 500
+
+
 def test_a_sweep_job_refused_by_a_run_in_use_leaves_that_run_alone(tmp_path):
     """In a sweep, a job whose directory is in use by another run is a failed job of the sweep,
     but the running run's summary.json is not marked failed."""
