@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from . import config as _config  # registers the schema and the ${cores:} resolver
-from . import results
+from . import logger, results
 
 
 def _conf_dir() -> str:
@@ -177,7 +177,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> dict:
     results.atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
     trainer = Trainer(cfg, run_dir, checkpoint)
-    log = results.RunLog(cfg, run_dir, trainer.method_cls.stat_keys, _config.available_cores())
+    log = logger.RunLog(cfg, run_dir, trainer.method_cls.stat_keys, _config.available_cores())
     summary = trainer.run(log)
     if trainer.stop_signal is not None:
         _STOPPED_BY[:] = [(trainer.stop_signal, trainer.prev_handlers.get(getattr(signal, "SIGUSR2", None)))]

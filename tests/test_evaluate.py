@@ -77,7 +77,7 @@ def pinned_run(compose_cfg, tmp_path, bias, *overrides):
     that fixed policy (or Q) through the trainer's own evaluation path."""
     import torch
 
-    from asyncrl import results
+    from asyncrl import logger
     from asyncrl.runtime.trainer import Trainer
 
     cfg = compose_cfg("env=toy", "env.length=4", "runtime=thread", "threads=1", "total_frames=20",
@@ -86,7 +86,7 @@ def pinned_run(compose_cfg, tmp_path, bias, *overrides):
     with torch.no_grad():
         tr.model.head.weight.zero_()
         tr.model.head.bias.copy_(torch.tensor(bias))
-    s = tr.run(results.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, 1))
+    s = tr.run(logger.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, 1))
     assert s["status"] == "completed", s.get("error")
     assert tr.model.head.weight.abs().max() < 1e-20  # still the pinned policy
     return tr, s

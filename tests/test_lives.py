@@ -108,7 +108,7 @@ def test_the_runtime_ends_learning_at_a_lost_life_not_the_game(compose_cfg, tmp_
     records whole games. Without it, a lost life changes nothing."""
     import os
 
-    from asyncrl import results
+    from asyncrl import logger
     from asyncrl.runtime import actor_learner
     from asyncrl.runtime.trainer import Trainer
     from tests.fakes import RecordingMethod
@@ -136,7 +136,7 @@ def test_the_runtime_ends_learning_at_a_lost_life_not_the_game(compose_cfg, tmp_
     )
     RecordingMethod.rollouts.clear()
     tr = Trainer(cfg, tmp_path)
-    s = tr.run(results.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
+    s = tr.run(logger.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
     assert s["status"] == "completed", s.get("error")
     assert s["terminal_on_life_loss"] is terminal
     rollouts = RecordingMethod.rollouts

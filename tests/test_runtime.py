@@ -7,7 +7,7 @@ import threading
 import pytest
 import torch
 
-from asyncrl import results
+from asyncrl import logger, results
 from asyncrl.runtime.actor_learner import target_refresh_due
 from asyncrl.runtime.shared import FrameBudget
 from asyncrl.runtime.trainer import Trainer
@@ -21,7 +21,7 @@ def train(compose_cfg, tmp_path, *overrides, env="toy"):
     )
     tr = Trainer(cfg, tmp_path)
     tr.initial = {k: v.clone() for k, v in tr.model.state_dict().items()}  # theta before training
-    summary = tr.run(results.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
+    summary = tr.run(logger.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
     return tr, summary
 
 
@@ -424,7 +424,7 @@ def test_a_stopped_run_ends_its_evaluation_process(compose_cfg, tmp_path, monkey
     cfg = compose_cfg("env=toy", "logger.progress=false", "runtime=thread", "threads=1", "total_frames=4000",
                       "method.name=tests.fakes:EvalWhereabouts", "eval.episodes=1000000")
     tr = Trainer(cfg, tmp_path)
-    tr.run_log = results.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count())
+    tr.run_log = logger.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count())
     got = {}
     t = threading.Thread(target=lambda: got.setdefault("scores", tr._evaluate_in_process(tr.model.state_dict(), 1)))
     t.start()
@@ -457,7 +457,7 @@ def test_a_slow_evaluation_delays_the_next_ones_but_skips_none(compose_cfg, tmp_
         return [float(len(played))]
 
     monkeypatch.setattr(tr, "_evaluate_in_process", slow_evaluation)
-    s = tr.run(results.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
+    s = tr.run(logger.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
     assert s["status"] == "completed", s.get("error")
     intervals = [e["frames"] // 2000 for e in s["evals"]]
     assert len(intervals) >= 3 and intervals == sorted(set(intervals)), intervals
@@ -487,7 +487,7 @@ def test_an_evaluation_a_stop_interrupts_is_kept_in_the_checkpoint_and_played_on
     monkeypatch.setattr(tr, "_evaluate_in_process", never_finishes)
     stopper = threading.Thread(target=lambda: due.wait(60) and setattr(tr, "stop_signal", signal_mod.SIGTERM))
     stopper.start()
-    s = tr.run(results.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
+    s = tr.run(logger.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
     stopper.join()
     assert s["status"] == "interrupted" and s["evals"] == []
     ck = results.load_checkpoint(tmp_path / "checkpoint.pt")
@@ -507,7 +507,7 @@ def test_an_evaluation_a_stop_interrupts_is_kept_in_the_checkpoint_and_played_on
         return [1.0]
 
     monkeypatch.setattr(resumed, "_evaluate_in_process", records)
-    s2 = resumed.run(results.RunLog(cfg, tmp_path, resumed.method_cls.stat_keys, os.cpu_count()))
+    s2 = resumed.run(logger.RunLog(cfg, tmp_path, resumed.method_cls.stat_keys, os.cpu_count()))
     assert s2["status"] == "interrupted", s2.get("error")
     assert played == [p["seed"] for p in pending]  # the interrupted ones, first, with their seeds
     assert [e["frames"] for e in s2["evals"]] == [p["frames"] for p in pending]

@@ -1,0 +1,206 @@
+"""The trainer's logger: what a run writes while it trains (CSV rows, summary.json, progress,
+and the optional wandb mirror), through the file formats of `asyncrl.results`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from .results import EPISODE_COLUMNS, METRIC_COLUMNS, CsvLog, versions, write_json
+
+
+class WandbLogger:
+    """Optional Weights & Biases mirror of metrics.csv; offline when there is no key or network."""
+
+    def __init__(self, enabled: bool, project: str, run_dir: Path, config: Dict[str, Any], name: str):
+        self.run = None
+        if not enabled:
+            return
+        try:
+            import wandb
+        except ImportError:
+            print("asyncrl: logger.wandb=true but wandb is not installed (pip install 'asyncrl[wandb]'); logging locally only")
+            return
+        mode = "online" if os.environ.get("WANDB_API_KEY") else "offline"
+        self.run = wandb.init(project=project, dir=str(run_dir), config=config, name=name, mode=os.environ.get("WANDB_MODE", mode), reinit=True)
+
+    def log(self, row: Dict[str, Any]) -> None:
+        if self.run is not None:
+            self.run.log({k: v for k, v in row.items() if v is not None and v != ""}, step=int(row.get("frames", 0)))
+
+    def finish(self) -> None:
+        if self.run is not None:
+            self.run.finish()
+
+
+
+class RunLog:
+    """Everything a run writes while it trains: CSV rows, summary.json, progress, wandb."""
+
+    def __init__(self, cfg, run_dir: Path, stat_keys, cores: int):
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.stat_keys = list(stat_keys)
+        self.episodes = CsvLog(self.run_dir / "episodes.csv", EPISODE_COLUMNS)
+        self.metrics = CsvLog(self.run_dir / "metrics.csv", METRIC_COLUMNS + self.stat_keys)
+        from omegaconf import OmegaConf
+
+        self.wandb = WandbLogger(
+            cfg.logger.wandb, cfg.logger.wandb_project, self.run_dir,
+            OmegaConf.to_container(cfg, resolve=True), self.run_dir.name,
+        )
+        self.base = {
+            "method": cfg.method.name,
+            "env": cfg.env.game,
+            "threads": int(cfg.threads),
+            "seed": int(cfg.seed),
+            "runtime": cfg.runtime,
+            "total_frames": int(cfg.total_frames),
+            "cores": cores,
+            "lr": float(cfg.method.lr),
+            "network": cfg.method.network or cfg.env.network,
+            "optimizer": cfg.method.optimizer,
+            "frame_skip": int(cfg.env.frame_skip),
+            "eval_protocol": f"noop_starts_{int(cfg.env.noop_max)}",
+            "terminal_on_life_loss": bool(getattr(cfg.env, "terminal_on_life_loss", False)),  # learning only
+            "fire_reset": bool(getattr(cfg.env, "fire_reset", False)),
+            "versions": versions(),
+        }
+        self._stat_sums: Dict[str, float] = {}
+        self._stat_n = 0
+        self._ep_scores: List[float] = []
+        self._last_row_t = None
+        self._last_row_frames = 0
+        self._last_plain_t = 0.0
+        self.bar = None
+
+    # --- called by the trainer -----------------------------------------------------------------
+    def begin(self, tr) -> None:
+        import sys
+        import time
+
+        self._last_row_t = time.monotonic()
+        self._last_row_frames = tr.start_frames
+        self._write_summary(tr, "running", tr.start_frames, tr.wall_offset)
+        if self.cfg.logger.progress and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=tr.total_frames, initial=tr.start_frames, unit="frame", unit_scale=True,
+                dynamic_ncols=True, desc=f"{self.cfg.method.name} {self.cfg.env.game}",
+            )
+        self.message(
+            f"training {self.cfg.method.name} on {self.cfg.env.game}: {self.cfg.threads} actor-learner(s) "
+            f"({self.cfg.runtime}), {tr.total_frames:,} frames -> {self.run_dir}"
+            + (f" (resumed at {tr.start_frames:,})" if tr.start_frames else "")
+        )
+
+    def started(self, tr) -> None:
+        """Every actor-learner is ready and the training clock starts now."""
+        import time
+
+        self._last_row_t = time.monotonic()
+
+    def episode(self, tr, rank: int, frames: int, score: float, length: int) -> None:
+        self.episodes.write(
+            {"frames": frames, "wall_time_s": round(tr.wall(), 3), "actor": rank, "score": score, "length": length}
+        )
+        self._ep_scores.append(score)
+
+    def stats(self, d: Dict[str, float]) -> None:
+        for k, v in d.items():
+            self._stat_sums[k] = self._stat_sums.get(k, 0.0) + v
+        self._stat_n += 1
+
+    def row(self, tr, force: bool = False) -> None:
+        import time
+
+        now = time.monotonic()
+        frames = tr.frames()
+        if self.bar is not None:
+            self.bar.update(frames - self.bar.n)
+            recent = _mean(tr.recent_scores)
+            self.bar.set_postfix_str(
+                f"{self._fps_now(tr):,.0f} frames/s" + (f", score {recent:.1f}" if recent is not None else ""),
+                refresh=False,
+            )
+        elif now - self._last_plain_t >= max(30.0, self.cfg.logger.interval_s) or force:
+            self._last_plain_t = now
+            recent = _mean(tr.recent_scores)
+            self.message(
+                f"{frames:,}/{tr.total_frames:,} frames ({100 * frames / tr.total_frames:.1f}%), "
+                f"{self._fps_now(tr):,.0f} frames/s"
+                + (f", recent score {recent:.2f}" if recent is not None else "")
+            )
+        dt = now - self._last_row_t
+        if not force and dt < self.cfg.logger.interval_s:
+            return
+        if frames == self._last_row_frames:
+            return  # no progress (start-up, shutdown): one row per T, also across a resume
+        row = {
+            "frames": frames,
+            "wall_time_s": round(tr.wall(), 3),
+            "frames_per_s": (frames - self._last_row_frames) / dt if dt > 0 else 0.0,
+            "episodes": len(self._ep_scores),
+            "score_mean": _mean(self._ep_scores) if self._ep_scores else "",
+            "lr": tr.lr(frames),  # at this row's T, read once above (T moves on meanwhile)
+        }
+        for k in ["loss", "grad_norm"] + self.stat_keys:
+            row[k] = self._stat_sums[k] / self._stat_n if self._stat_n and k in self._stat_sums else ""
+        self.metrics.write(row)
+        self.wandb.log(row)
+        self._stat_sums, self._stat_n, self._ep_scores = {}, 0, []
+        self._last_row_t, self._last_row_frames = now, frames
+
+    def _fps_now(self, tr) -> float:
+        w = tr.wall() - tr.wall_offset
+        return (tr.frames() - tr.start_frames) / w if w > 0 else 0.0
+
+    def evaluation(self, tr, entry: Dict[str, Any]) -> None:
+        self.message(
+            f"evaluation at {entry['frames']:,} frames: {entry['mean']:.2f} ± {entry['std']:.2f} "
+            f"over {entry['episodes']} games"
+        )
+        self.wandb.log({"frames": entry["frames"], "eval_mean": entry["mean"], "eval_std": entry["std"]})
+        with tr._lock:
+            self._write_summary(tr, "running", tr.frames(), tr.wall())
+
+    def message(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(f"[asyncrl] {text}")
+        else:
+            print(f"[asyncrl] {text}", flush=True)
+
+    def finish(self, tr, status: str, frames: int, wall: float) -> Dict[str, Any]:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        self.episodes.close()
+        self.metrics.close()
+        summary = self._write_summary(tr, status, frames, wall)
+        self.wandb.finish()
+        return summary
+
+    def _write_summary(self, tr, status: str, frames: int, wall: float) -> Dict[str, Any]:
+        evals = list(tr.evals)
+        run_frames = frames - tr.start_frames
+        run_wall = wall - tr.wall_offset
+        summary = {
+            **self.base,
+            "status": status,
+            "frames": int(frames),
+            "wall_time_s": round(wall, 3),
+            "frames_per_s": round(run_frames / run_wall, 2) if run_wall > 0 else 0.0,
+            "startup_s": round(tr.startup_s, 3),  # spawning and building the actor-learners, not in wall_time_s
+            "final_score": evals[-1]["mean"] if evals and status == "completed" else None,
+            "evals": evals,
+        }
+        if tr.error:
+            summary["error"] = tr.error
+        write_json(self.run_dir / "summary.json", summary)
+        return summary
+
+
+def _mean(xs) -> Optional[float]:
+    xs = list(xs)
+    return sum(xs) / len(xs) if xs else None
