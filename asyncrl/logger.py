@@ -72,6 +72,7 @@ class RunLog:
         self._last_row_t = None
         self._last_row_frames = 0
         self._last_plain_t = 0.0
+        self._rate = None  # RecentRate once training has started
         self.bar = None
 
     # --- called by the trainer -----------------------------------------------------------------
@@ -100,6 +101,7 @@ class RunLog:
         import time
 
         self._last_row_t = time.monotonic()
+        self._rate = RecentRate(self._last_row_t, tr.frames())
 
     def episode(self, tr, rank: int, frames: int, score: float, length: int) -> None:
         self.episodes.write(
@@ -120,16 +122,16 @@ class RunLog:
         if self.bar is not None:
             self.bar.update(frames - self.bar.n)
             recent = _mean(tr.recent_scores)
+            fps = self._fps_now(tr, now, frames)
             self.bar.set_postfix_str(
-                f"{self._fps_now(tr):,.0f} frames/s" + (f", score {recent:.1f}" if recent is not None else ""),
-                refresh=False,
+                f"{fps:,.0f} frames/s" + (f", score {recent:.1f}" if recent is not None else ""), refresh=False
             )
         elif now - self._last_plain_t >= max(30.0, self.cfg.logger.interval_s) or force:
             self._last_plain_t = now
             recent = _mean(tr.recent_scores)
             self.message(
                 f"{frames:,}/{tr.total_frames:,} frames ({100 * frames / tr.total_frames:.1f}%), "
-                f"{self._fps_now(tr):,.0f} frames/s"
+                f"{self._fps_now(tr, now, frames):,.0f} frames/s"
                 + (f", recent score {recent:.2f}" if recent is not None else "")
             )
         dt = now - self._last_row_t
@@ -152,9 +154,14 @@ class RunLog:
         self._stat_sums, self._stat_n, self._ep_scores = {}, 0, []
         self._last_row_t, self._last_row_frames = now, frames
 
-    def _fps_now(self, tr) -> float:
+    def _fps_now(self, tr, now: float, frames: int) -> float:
+        """The progress line's speed: over the last RecentRate.WINDOW_S of training (so a slow minute
+        long ago, e.g. other work sharing the cores, does not drag it down), since the start until then."""
+        rate = self._rate.update(now, frames) if self._rate is not None else None
+        if rate is not None:
+            return rate
         w = tr.wall() - tr.wall_offset
-        return (tr.frames() - tr.start_frames) / w if w > 0 else 0.0
+        return (frames - tr.start_frames) / w if w > 0 else 0.0
 
     def evaluation(self, tr, entry: Dict[str, Any]) -> None:
         self.message(
@@ -204,3 +211,19 @@ class RunLog:
 def _mean(xs) -> Optional[float]:
     xs = list(xs)
     return sum(xs) / len(xs) if xs else None
+
+
+class RecentRate:
+    """frames/s over the last complete window of at least WINDOW_S seconds (None until one has passed)."""
+
+    WINDOW_S = 30.0
+
+    def __init__(self, t: float, frames: int):
+        self._mark = (t, frames)
+        self._rate: Optional[float] = None
+
+    def update(self, t: float, frames: int) -> Optional[float]:
+        t0, f0 = self._mark
+        if t - t0 >= self.WINDOW_S:
+            self._rate, self._mark = (frames - f0) / (t - t0), (t, frames)
+        return self._rate

@@ -514,3 +514,16 @@ def test_an_evaluation_a_stop_interrupts_is_kept_in_the_checkpoint_and_played_on
     still = results.load_checkpoint(tmp_path / "checkpoint.pt")["pending_evals"]
     assert not {p["frames"] for p in pending} & {p["frames"] for p in still}  # played: not kept again
     assert all(p["seed"] > first_seed + 10_007 * (len(pending) - 1) for p in still)  # new ones: new seeds
+
+
+def test_the_progress_speed_is_over_the_last_window_not_since_the_start():
+    """The progress line's frames/s: a slow stretch long ago (other work on the cores) no longer
+    shows once a whole window has passed at the new speed."""
+    from asyncrl.logger import RecentRate
+
+    w = RecentRate.WINDOW_S
+    r = RecentRate(100.0, 1000)
+    assert r.update(100.0 + w / 2, 5000) is None  # no whole window yet: the caller falls back
+    assert r.update(100.0 + w, 1000 + 10 * w) == pytest.approx(10.0)  # slow first window
+    assert r.update(100.0 + 1.5 * w, 10 ** 6) == pytest.approx(10.0)  # held until the next closes
+    assert r.update(100.0 + 2.5 * w, 1000 + 10 * w + 400 * 1.5 * w) == pytest.approx(400.0)  # that window only
