@@ -35,6 +35,11 @@ class WandbLogger:
 
 
 
+# A metrics row whose active_min is below this says the network's units died (networks.min_active_share:
+# live nets keep >= 0.1, dead ones ~1e-6)
+DEAD_ACTIVE_SHARE = 1e-3
+
+
 class RunLog:
     """Everything a run writes while it trains: CSV rows, summary.json, progress, wandb."""
 
@@ -73,6 +78,7 @@ class RunLog:
         self._last_row_frames = 0
         self._last_plain_t = 0.0
         self._rate = None  # RecentRate once training has started
+        self.dead_at: Optional[int] = None  # frames at the first metrics row below DEAD_ACTIVE_SHARE
         self.bar = None
 
     # --- called by the trainer -----------------------------------------------------------------
@@ -147,9 +153,17 @@ class RunLog:
             "score_mean": _mean(self._ep_scores) if self._ep_scores else "",
             "lr": tr.lr(frames),  # at this row's T, read once above (T moves on meanwhile)
         }
-        for k in ["loss", "grad_norm"] + self.stat_keys:
+        for k in ["loss", "grad_norm", "active_min"] + self.stat_keys:
             row[k] = self._stat_sums[k] / self._stat_n if self._stat_n and k in self._stat_sums else ""
         self.metrics.write(row)
+        active = row["active_min"]
+        if active != "" and active < DEAD_ACTIVE_SHARE and self.dead_at is None:
+            self.dead_at = frames
+            self.message(
+                f"warning: at {frames:,} frames only {active:.1e} of the outputs of the network's least active "
+                f"layer are > 0: its units have died, its output no longer depends on its input and it cannot "
+                f"learn again (too high a learning rate does this; method.lr={self.cfg.method.lr:g})"
+            )
         self.wandb.log(row)
         self._stat_sums, self._stat_n, self._ep_scores = {}, 0, []
         self._last_row_t, self._last_row_frames = now, frames
@@ -204,6 +218,8 @@ class RunLog:
         }
         if tr.error:
             summary["error"] = tr.error
+        if self.dead_at is not None:
+            summary["dead_network_at_frames"] = self.dead_at
         write_json(self.run_dir / "summary.json", summary)
         return summary
 

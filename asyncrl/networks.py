@@ -78,6 +78,8 @@ class Network(nn.Module):
                                                                            getattr(m, "bias", None)) if p is not None)
         # Recorded acting: None when off, else one (obs data pointer, layer activations) per forward.
         self._recorded: Optional[list] = None
+        # min_active_share of the last unroll's torso (None without ReLU layers): metrics.csv's active_min
+        self.active_min: Optional[float] = None
 
     @property
     def recurrent(self) -> bool:
@@ -158,13 +160,16 @@ class Network(nn.Module):
         if not obs.is_contiguous() or any(ptr != base + i * step for i, (ptr, _) in enumerate(recorded[:n])):
             return None
         acts = [torch.cat([a[j] for _, a in recorded[:n]]) for j in range(len(recorded[0][1]))]
+        self.active_min = min_active_share(self._torso_layers, acts)
         return _RecordedTorso.apply(self._torso_layers, acts, *self._torso_params)
 
     def unroll(self, obs: torch.Tensor, state: State = None):
         """A rollout of T time-major observations from `state`: (outputs, values, final state)."""
         h = self._replayed_features(obs)
         if h is None:
-            h = self._features(obs)
+            acts: list = []
+            h = self._features(obs, acts)
+            self.active_min = min_active_share(self._torso_layers, acts)
         if self.core is not None:
             # The LSTMCell recurrence over the rollout as one fused ATen LSTM layer (same weights,
             # same gate maths; the input projection runs as one batched matmul): fwd+bwd over 6
@@ -178,6 +183,17 @@ class Network(nn.Module):
             h, state = hs[:, 0], (hn[0], cn[0])
         out, v = self._heads(h)
         return out, v, state
+
+
+def min_active_share(layers, acts) -> Optional[float]:
+    """The share of ReLU outputs > 0 in the least active ReLU layer (``acts[i + 1]`` is layer i's
+    output, as `_run_torso` records them). A live net keeps ~0.1-0.5 (Pong: ~0.49 at
+    initialisation, >= 0.13 in every layer of a net that plays +16); a net whose units died, e.g.
+    under too high a learning rate, falls to ~1e-6: its output no longer depends on its input, no
+    gradient reaches the layers below, and it cannot learn again."""
+    shares = [int(torch.count_nonzero(acts[i + 1])) / acts[i + 1].numel()
+              for i, m in enumerate(layers) if type(m) is nn.ReLU]
+    return min(shares) if shares else None
 
 
 class _RecordedTorso(torch.autograd.Function):

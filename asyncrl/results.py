@@ -21,7 +21,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 EPISODE_COLUMNS = ["frames", "wall_time_s", "actor", "score", "length"]
-METRIC_COLUMNS = ["frames", "wall_time_s", "frames_per_s", "episodes", "score_mean", "lr", "loss", "grad_norm"]
+# active_min: the share of ReLU outputs > 0 in the network's least active layer (networks.min_active_share);
+# ~1e-6 means its units died and it can no longer learn (logger.py warns)
+METRIC_COLUMNS = ["frames", "wall_time_s", "frames_per_s", "episodes", "score_mean", "lr", "loss", "grad_norm",
+                  "active_min"]
 
 
 def _tmp_path(path: Path) -> Path:
@@ -109,9 +112,23 @@ class CsvLog:
             with open(self.path, newline="") as f:
                 header = next(csv.reader(f), None)
             if header != self.columns:
-                raise ValueError(f"{self.path} has columns {header}, expected {self.columns}")
+                if not header or not set(header) < set(self.columns):
+                    raise ValueError(f"{self.path} has columns {header}, expected {self.columns}")
+                self._widen(header)  # a run resumed by a version that logs more columns
         self._f = open(self.path, "a", newline="")
         self._w = csv.DictWriter(self._f, self.columns, extrasaction="ignore")
+
+    def _widen(self, header: List[str]) -> None:
+        """Rewrite the file (atomically) with this log's columns; the old rows keep their values
+        under their names and leave the new columns empty."""
+        with open(self.path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        tmp = _tmp_path(self.path)
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, self.columns)
+            w.writeheader()
+            w.writerows(rows)
+        os.replace(tmp, self.path)
 
     def write(self, row: Dict[str, Any]) -> None:
         self._w.writerow({k: _fmt(v) for k, v in row.items()})

@@ -527,3 +527,58 @@ def test_the_progress_speed_is_over_the_last_window_not_since_the_start():
     assert r.update(100.0 + w, 1000 + 10 * w) == pytest.approx(10.0)  # slow first window
     assert r.update(100.0 + 1.5 * w, 10 ** 6) == pytest.approx(10.0)  # held until the next closes
     assert r.update(100.0 + 2.5 * w, 1000 + 10 * w + 400 * 1.5 * w) == pytest.approx(400.0)  # that window only
+
+
+@pytest.mark.parametrize("dead", [False, True])
+def test_a_network_whose_units_died_is_reported(compose_cfg, tmp_path, capsys, dead):
+    """active_min (metrics.csv): the share of ReLU outputs > 0 in the least active layer. A net whose
+    units died (too high a learning rate did this to three Pong runs here) is told once, and its
+    summary records where."""
+    cfg = compose_cfg("env=toy", "eval.episodes=0", "logger.progress=false", "logger.interval_s=0.2",
+                      "runtime=thread", "threads=1", "total_frames=3000")
+    tr = Trainer(cfg, tmp_path)
+    if dead:  # every first-layer unit below zero for any input: ReLU passes no gradient back
+        first = next(m for m in tr.model.torso.modules() if isinstance(m, torch.nn.Linear))
+        with torch.no_grad():
+            first.weight.zero_()
+            first.bias.fill_(-1.0)
+    s = tr.run(logger.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
+    assert s["status"] == "completed", s.get("error")
+    values = [float(r["active_min"]) for r in csv.DictReader(open(tmp_path / "metrics.csv")) if r["active_min"]]
+    assert values, "no metrics row carried the statistic"
+    out = capsys.readouterr().out
+    if dead:
+        assert all(v == 0.0 for v in values)
+        assert out.count("its units have died") == 1
+        assert 0 < s["dead_network_at_frames"] <= 3000
+    else:
+        assert all(0.05 < v <= 1.0 for v in values)
+        assert "have died" not in out and "dead_network_at_frames" not in s
+
+
+def test_min_active_share_is_the_least_active_relu_layers_share():
+    from torch import nn
+
+    from asyncrl.networks import min_active_share
+
+    layers = [nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2), nn.ReLU()]
+    acts = [torch.zeros(3, 2), torch.zeros(3, 4), torch.tensor([[0.0, 1, 2, 0]] * 3), torch.zeros(3, 2),
+            torch.tensor([[0.0, 0.5], [0, 0], [0, 0]])]
+    assert min_active_share(layers, acts) == pytest.approx(1 / 6)  # layer 3: 1 of 6 > 0; layer 1: 6 of 12
+    assert min_active_share([nn.Linear(2, 2)], [torch.ones(1, 2), torch.ones(1, 2)]) is None
+
+
+def test_a_metrics_log_resumed_by_a_version_with_more_columns_is_widened(tmp_path):
+    """A run started before a column was added resumes: its old rows keep their values under their
+    names (new columns empty), new rows fill every column; an unrelated header is still refused."""
+    path = tmp_path / "metrics.csv"
+    path.write_text("frames,wall_time_s,loss\n100,1.5,0.25\n200,3,0.5\n")
+    log = results.CsvLog(path, ["frames", "wall_time_s", "loss", "active_min", "entropy"])
+    log.write({"frames": 300, "wall_time_s": 4.5, "loss": 0.75, "active_min": 0.125, "entropy": 1.0})
+    log.close()
+    assert path.read_text() == (
+        "frames,wall_time_s,loss,active_min,entropy\n100,1.5,0.25,,\n200,3,0.5,,\n300,4.5,0.75,0.125,1\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.csv"]  # no temporary file left
+    with pytest.raises(ValueError, match="has columns"):
+        results.CsvLog(path, ["frames", "score"])

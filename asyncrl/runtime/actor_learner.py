@@ -150,6 +150,8 @@ def _loop(rank: int, cfg, shared, env) -> None:
         # contiguous so norms and updates see the same layout, and the same sums, as the params
         grads = [g.contiguous() for g in torch.autograd.grad(loss, local_params)]
         stats["grad_norm"] = norm = grad_norm(grads)
+        if local.active_min is not None:
+            stats["active_min"] = local.active_min  # of this rollout's unroll (networks.min_active_share)
         stats["loss"] = loss_value / t
         # clipped to max_grad_norm inside the optimizer's pass (optim.py)
         optimizer.step(grads, linear_lr(lr0, frames_now, total_frames), grad_scale(norm, max_grad_norm))
