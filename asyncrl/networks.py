@@ -78,8 +78,9 @@ class Network(nn.Module):
                                                                            getattr(m, "bias", None)) if p is not None)
         # Recorded acting: None when off, else one (obs data pointer, layer activations) per forward.
         self._recorded: Optional[list] = None
-        # min_active_share of the last unroll's torso (None without ReLU layers): metrics.csv's active_min
-        self.active_min: Optional[float] = None
+        # the ReLU outputs of the last unroll's torso, for active_min (metrics.csv)
+        self._last_relu_outs: Optional[list] = None
+        self._relu_at = tuple(i for i, m in enumerate(self._torso_layers) if type(m) is nn.ReLU)
 
     @property
     def recurrent(self) -> bool:
@@ -160,8 +161,13 @@ class Network(nn.Module):
         if not obs.is_contiguous() or any(ptr != base + i * step for i, (ptr, _) in enumerate(recorded[:n])):
             return None
         acts = [torch.cat([a[j] for _, a in recorded[:n]]) for j in range(len(recorded[0][1]))]
-        self.active_min = min_active_share(self._torso_layers, acts)
+        self._last_relu_outs = [acts[i + 1] for i in self._relu_at]
         return _RecordedTorso.apply(self._torso_layers, acts, *self._torso_params)
+
+    def active_min(self) -> Optional[float]:
+        """`min_active_share` of the last unroll's torso (None before one, or without ReLU layers).
+        Computed on demand: ~0.1 ms for the small net's rollout, too much for every update."""
+        return min_active_share(self._last_relu_outs) if self._last_relu_outs else None
 
     def unroll(self, obs: torch.Tensor, state: State = None):
         """A rollout of T time-major observations from `state`: (outputs, values, final state)."""
@@ -169,7 +175,7 @@ class Network(nn.Module):
         if h is None:
             acts: list = []
             h = self._features(obs, acts)
-            self.active_min = min_active_share(self._torso_layers, acts)
+            self._last_relu_outs = [acts[i + 1] for i in self._relu_at]
         if self.core is not None:
             # The LSTMCell recurrence over the rollout as one fused ATen LSTM layer (same weights,
             # same gate maths; the input projection runs as one batched matmul): fwd+bwd over 6
@@ -185,15 +191,12 @@ class Network(nn.Module):
         return out, v, state
 
 
-def min_active_share(layers, acts) -> Optional[float]:
-    """The share of ReLU outputs > 0 in the least active ReLU layer (``acts[i + 1]`` is layer i's
-    output, as `_run_torso` records them). A live net keeps ~0.1-0.5 (Pong: ~0.49 at
-    initialisation, >= 0.13 in every layer of a net that plays +16); a net whose units died, e.g.
-    under too high a learning rate, falls to ~1e-6: its output no longer depends on its input, no
-    gradient reaches the layers below, and it cannot learn again."""
-    shares = [int(torch.count_nonzero(acts[i + 1])) / acts[i + 1].numel()
-              for i, m in enumerate(layers) if type(m) is nn.ReLU]
-    return min(shares) if shares else None
+def min_active_share(relu_outputs) -> float:
+    """The share of outputs > 0 in the least active of a network's ReLU layers. A live net keeps
+    ~0.1-0.5 (Pong: ~0.49 at initialisation, >= 0.13 in every layer of a net that plays +16); a net
+    whose units died, e.g. under too high a learning rate, falls to ~1e-6: its output no longer
+    depends on its input, no gradient reaches the layers below, and it cannot learn again."""
+    return min(int(torch.count_nonzero(x)) / x.numel() for x in relu_outputs)
 
 
 class _RecordedTorso(torch.autograd.Function):

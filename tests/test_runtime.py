@@ -557,15 +557,17 @@ def test_a_network_whose_units_died_is_reported(compose_cfg, tmp_path, capsys, d
 
 
 def test_min_active_share_is_the_least_active_relu_layers_share():
-    from torch import nn
+    from asyncrl.networks import Network, min_active_share
 
-    from asyncrl.networks import min_active_share
-
-    layers = [nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2), nn.ReLU()]
-    acts = [torch.zeros(3, 2), torch.zeros(3, 4), torch.tensor([[0.0, 1, 2, 0]] * 3), torch.zeros(3, 2),
-            torch.tensor([[0.0, 0.5], [0, 0], [0, 0]])]
-    assert min_active_share(layers, acts) == pytest.approx(1 / 6)  # layer 3: 1 of 6 > 0; layer 1: 6 of 12
-    assert min_active_share([nn.Linear(2, 2)], [torch.ones(1, 2), torch.ones(1, 2)]) is None
+    outs = [torch.tensor([[0.0, 1, 2, 0]] * 3), torch.tensor([[0.0, 0.5], [0, 0], [0, 0]])]
+    assert min_active_share(outs) == pytest.approx(1 / 6)  # layer 2: 1 of 6 > 0; layer 1: 6 of 12
+    net = Network((3,), 2, "mlp", mlp_hidden=(4, 4))
+    assert net.active_min() is None  # before any unroll
+    with torch.no_grad():
+        net.torso[1].weight.zero_()
+        net.torso[1].bias.copy_(torch.tensor([1.0, -1, -1, -1]))  # one unit of four on, whatever the input
+    net.unroll(torch.randn(5, 3))
+    assert net.active_min() <= 0.25
 
 
 def test_a_metrics_log_resumed_by_a_version_with_more_columns_is_widened(tmp_path):

@@ -96,7 +96,11 @@ def _loop(rank: int, cfg, shared, env) -> None:
             return
 
     def report_stats(frames: int) -> None:
-        shared.queue.put(("stats", rank, frames, {k: v / n_updates for k, v in stat_sums.items()}))
+        report = {k: v / n_updates for k, v in stat_sums.items()}
+        active = local.active_min()  # of the last rollout only: a sample per report (networks.py)
+        if active is not None:
+            report["active_min"] = active
+        shared.queue.put(("stats", rank, frames, report))
 
     while not stop_is_set():
         granted = shared.budget.reserve(t_max)
@@ -150,8 +154,6 @@ def _loop(rank: int, cfg, shared, env) -> None:
         # contiguous so norms and updates see the same layout, and the same sums, as the params
         grads = [g.contiguous() for g in torch.autograd.grad(loss, local_params)]
         stats["grad_norm"] = norm = grad_norm(grads)
-        if local.active_min is not None:
-            stats["active_min"] = local.active_min  # of this rollout's unroll (networks.min_active_share)
         stats["loss"] = loss_value / t
         # clipped to max_grad_norm inside the optimizer's pass (optim.py)
         optimizer.step(grads, linear_lr(lr0, frames_now, total_frames), grad_scale(norm, max_grad_norm))
