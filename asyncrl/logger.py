@@ -34,7 +34,6 @@ class WandbLogger:
             self.run.finish()
 
 
-
 # A metrics row whose active_min is below this says the network's units died (networks.min_active_share:
 # live nets keep >= 0.1, dead ones ~1e-6)
 DEAD_ACTIVE_SHARE = 1e-3

@@ -12,6 +12,7 @@ Plain CSV/JSON so scripts/make_tables.py reads runs without Hydra or torch.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import platform
@@ -123,12 +124,7 @@ class CsvLog:
         under their names and leave the new columns empty."""
         with open(self.path, newline="") as f:
             rows = list(csv.DictReader(f))
-        tmp = _tmp_path(self.path)
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, self.columns)
-            w.writeheader()
-            w.writerows(rows)
-        os.replace(tmp, self.path)
+        _rewrite_csv(self.path, [self.columns] + [[r.get(c) or "" for c in self.columns] for r in rows])
 
     def write(self, row: Dict[str, Any]) -> None:
         self._w.writerow({k: _fmt(v) for k, v in row.items()})
@@ -151,10 +147,14 @@ class CsvLog:
         header, body = rows[0], rows[1:]
         i = header.index("frames")
         kept = [r for r in body if r and float(r[i]) <= frames]
-        tmp = _tmp_path(path)
-        with open(tmp, "w", newline="") as f:
-            csv.writer(f).writerows([header] + kept)
-        os.replace(tmp, path)
+        _rewrite_csv(path, [header] + kept)
+
+
+def _rewrite_csv(path: Path, rows: List[List[Any]]) -> None:
+    """Replace a CSV file with these rows (header first), atomically (atomic_write_text)."""
+    buf = io.StringIO()
+    csv.writer(buf).writerows(rows)
+    atomic_write_text(path, buf.getvalue())
 
 
 def _fmt(v):
