@@ -93,6 +93,8 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"method '{m.name}' does not support an LSTM core (method.lstm=true is for a3c only)")
     if len(m.epsilon.finals) != len(m.epsilon.probs) or abs(sum(m.epsilon.probs) - 1) > 1e-6:
         raise ConfigError("method.epsilon.finals and .probs must have equal length and probs sum to 1")
+    if cfg.get("stop_at_score") is not None and (cfg.eval.episodes <= 0 or cfg.eval.interval_frames <= 0):
+        raise ConfigError("stop_at_score needs periodic evaluations (eval.episodes > 0 and eval.interval_frames > 0)")
 
 
 def _check_same_run(cfg: DictConfig, run_dir: Path, checkpoint) -> None:
@@ -124,6 +126,22 @@ def _check_nothing_lost(cfg: DictConfig, run_dir: Path, previous: dict) -> None:
             f"{run_dir} has results to {frames:,} frames but no checkpoint.pt to resume them from: "
             f"resume=false deletes them and starts afresh, or give this run its own directory"
         )
+
+
+def _continues_past_score(cfg: DictConfig, run_dir: Path, previous: dict, checkpoint) -> bool:
+    """A completed run that ended at `stop_at_score` trains on when the command asks for a higher
+    score than the one it reached; the same (or no) stop_at_score leaves it completed."""
+    reached, wanted = previous.get("stopped_at_score"), cfg.get("stop_at_score")
+    if not reached or wanted is None or float(wanted) <= float(reached["mean"]):
+        return False
+    if checkpoint is None or (cfg.method.optimizer == "shared_rmsprop" and not checkpoint.get("stats")):
+        raise RunDirError(
+            f"{run_dir} ended at stop_at_score={reached['stop_at_score']:g} and its checkpoint no longer holds "
+            f"what training needs (a shipped model): it cannot train further"
+        )
+    print(f"[asyncrl] {run_dir} reached {reached['mean']:.2f} at {reached['frames']:,} frames; "
+          f"training on to stop_at_score={float(wanted):g}")
+    return True
 
 
 def _check_writable(run_dir: Path) -> None:
@@ -163,7 +181,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> dict:
     if cfg.resume and previous is not None:
         checkpoint = results.load_checkpoint(run_dir / "checkpoint.pt")
         _check_same_run(cfg, run_dir, checkpoint)
-        if previous.get("status") == "completed":
+        if previous.get("status") == "completed" and not _continues_past_score(cfg, run_dir, previous, checkpoint):
             print(f"[asyncrl] {run_dir} is already completed; skipping (resume=false starts afresh)")
             return previous
         if checkpoint is None:

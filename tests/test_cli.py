@@ -360,3 +360,30 @@ def test_a_sweep_job_refused_by_a_run_in_use_leaves_that_run_alone(tmp_path):
         lock.release()
     assert res.returncode == 1 and "in use by another asyncrl run" in res.stderr, res.stderr
     assert json.loads((run / "summary.json").read_text()) == {"status": "running", "frames": 100}
+
+
+def test_a_run_that_reached_stop_at_score_is_completed_and_trains_on_only_when_asked(tmp_path):
+    """The run ends completed at the first evaluation reaching stop_at_score; the same command skips
+    it; a higher score continues it from its checkpoint to the budget; a shipped model cannot."""
+    base = ["env=toy", "threads=1", "total_frames=30000", "eval.episodes=1", "eval.interval_frames=1000",
+            "logger.progress=false"]
+    res = run_cli(*base, "stop_at_score=-1000", "hydra.run.dir=run", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    s = json.loads((tmp_path / "run/summary.json").read_text())
+    assert s["status"] == "completed" and s["stopped_at_score"]["frames"] < s["frames"] < 30000, s
+    shutil.copytree(tmp_path / "run", tmp_path / "shipped")
+    again = run_cli(*base, "stop_at_score=-1000", "hydra.run.dir=run", cwd=tmp_path)
+    assert again.returncode == 0 and "already completed" in again.stdout
+    on = run_cli(*base, "stop_at_score=inf", "hydra.run.dir=run", cwd=tmp_path)
+    assert on.returncode == 0 and "training on" in on.stdout, on.stderr[-2000:]
+    s2 = json.loads((tmp_path / "run/summary.json").read_text())
+    assert s2["status"] == "completed" and s2["frames"] == 30000 and "stopped_at_score" not in s2
+    assert [e["frames"] for e in s2["evals"][:len(s["evals"]) - 1]] == [e["frames"] for e in s["evals"][:-1]]
+    ship = subprocess.run([sys.executable, str(ROOT / "scripts/ship_model.py"), "shipped"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert ship.returncode == 0, ship.stderr
+    res = run_cli(*base, "stop_at_score=inf", "hydra.run.dir=shipped", cwd=tmp_path)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert res.returncode == 2 and len(lines) == 1 and "cannot train further" in lines[0], res.stderr
+    res = run_cli(*base, "stop_at_score=1", "eval.episodes=0", "hydra.run.dir=other", cwd=tmp_path)
+    assert res.returncode == 2 and "stop_at_score needs periodic evaluations" in res.stderr, res.stderr

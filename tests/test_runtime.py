@@ -516,6 +516,32 @@ def test_an_evaluation_a_stop_interrupts_is_kept_in_the_checkpoint_and_played_on
     assert all(p["seed"] > first_seed + 10_007 * (len(pending) - 1) for p in still)  # new ones: new seeds
 
 
+@pytest.mark.parametrize("score,stops", [(5.0, True), (4.9, False)])
+def test_training_ends_at_the_first_evaluation_that_reaches_stop_at_score(compose_cfg, tmp_path, monkeypatch,
+                                                                           score, stops):
+    """stop_at_score ends training (completed, final evaluation played) at the first periodic
+    evaluation whose mean reaches it; below it, the run trains its whole budget."""
+    total = 400_000 if stops else 8_000
+    cfg = compose_cfg("env=toy", "logger.progress=false", "logger.interval_s=0.5", "runtime=thread", "threads=1",
+                      f"total_frames={total}", "method.name=tests.fakes:CountingMethod", "eval.episodes=1",
+                      "eval.interval_frames=2000", "stop_at_score=5")
+    tr = Trainer(cfg, tmp_path)
+    monkeypatch.setattr(tr, "_evaluate_in_process", lambda snapshot, seed: [score])
+    s = tr.run(logger.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
+    assert s["status"] == "completed", s.get("error")
+    periodic, final = s["evals"][:-1], s["evals"][-1]
+    assert periodic and all(e["mean"] == score for e in periodic)
+    assert final["frames"] == s["frames"]  # the final evaluation, played in the trainer
+    if stops:
+        assert s["stopped_at_score"]["frames"] == periodic[0]["frames"] == 2000 + periodic[0]["frames"] % 2000
+        assert s["stopped_at_score"]["mean"] == 5.0 and s["stopped_at_score"]["stop_at_score"] == 5.0
+        assert s["frames"] < 40_000  # ended soon after it, far from the budget
+        ck = results.load_checkpoint(tmp_path / "checkpoint.pt")
+        assert ck["frames"] == s["frames"] and ck["stats"]  # all a further run needs
+    else:
+        assert s["frames"] == total and "stopped_at_score" not in s
+
+
 def test_the_progress_speed_is_over_the_last_window_not_since_the_start():
     """The progress line's frames/s: a slow stretch long ago (other work on the cores) no longer
     shows once a whole window has passed at the new speed."""

@@ -95,6 +95,7 @@ class Trainer:
         self._lock = threading.Lock()  # evals list and summary writes, shared with the eval thread
         self._cancel_eval = threading.Event()  # set when the run stops early: drop the evaluation
         self.stop_signal: Optional[int] = None  # SIGTERM or SIGUSR2, if one stopped the run
+        self.reached: Optional[Dict[str, Any]] = None  # the periodic evaluation that reached stop_at_score
         self.prev_handlers: Dict[int, Any] = {}  # the handlers run() replaced (submitit's, under SLURM)
 
     # ---- checkpoints -------------------------------------------------------------------------
@@ -201,6 +202,8 @@ class Trainer:
                 if self.stop_signal is not None:
                     status = "interrupted"
                     break
+                if self.reached is not None:
+                    break  # completed: an evaluation reached stop_at_score
                 dead = backend.dead()
                 if self.error or dead:
                     status = "failed"
@@ -224,7 +227,7 @@ class Trainer:
             status = "interrupted"
         finally:
             shared.stop.set()
-            if status != "completed" or budget.done < self.total_steps:
+            if status != "completed" or (budget.done < self.total_steps and self.reached is None):
                 self._cancel_eval.set()  # stopping early: don't wait for a periodic evaluation
             shared.start.set()  # release any actor-learner still waiting for the start
             backend.join(JOIN_TIMEOUT_S)
@@ -232,7 +235,9 @@ class Trainer:
         dead = backend.dead()
         if status == "completed" and (self.error or dead):
             status, self.error = "failed", self.error or dead
-        if status == "completed" and budget.done < self.total_steps:
+        if self.reached is not None and budget.done >= self.total_steps:
+            self.reached = None  # the budget ended training, not the score
+        if status == "completed" and budget.done < self.total_steps and self.reached is None:
             status = "interrupted"  # actor-learners stopped (e.g. SIGTERM) before the budget
         wall = self.wall()
         frames = budget.done * self.skip
@@ -378,6 +383,10 @@ class Trainer:
         with self._lock:
             self.evals.append(entry)
         self.run_log.evaluation(self, entry)
+        target = cfg.get("stop_at_score")
+        if snapshot is not None and target is not None and self.reached is None and entry["mean"] >= target:
+            self.reached = entry  # the watch loop ends training at its next tick
+            self.run_log.message(f"stop_at_score={target:g} reached at {frames:,} frames: training ends")
         return True
 
     def _evaluate_in_process(self, state: Dict[str, torch.Tensor], seed: int) -> Optional[List[float]]:
