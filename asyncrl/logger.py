@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from .results import EPISODE_COLUMNS, METRIC_COLUMNS, CsvLog, versions, write_json
+from .results import EPISODE_COLUMNS, METRIC_COLUMNS, CsvLog, read_json, versions, write_json
 
 
 class WandbLogger:
@@ -77,7 +77,8 @@ class RunLog:
         self._last_row_frames = 0
         self._last_plain_t = 0.0
         self._rate = None  # RecentRate once training has started
-        self.dead_at: Optional[int] = None  # frames at the first metrics row below DEAD_ACTIVE_SHARE
+        self.dead_at: Optional[int] = None  # frames at the first metrics row below DEAD_ACTIVE_SHARE (ever)
+        self._said_dead = False  # the warning, once per process
         self.bar = None
 
     # --- called by the trainer -----------------------------------------------------------------
@@ -87,6 +88,10 @@ class RunLog:
 
         self._last_row_t = time.monotonic()
         self._last_row_frames = tr.start_frames
+        if tr.start_frames > 0:  # resumed: a network found dead before the checkpoint stays found there
+            dead = (read_json(self.run_dir / "summary.json") or {}).get("dead_network_at_frames")
+            if dead is not None and int(dead) <= tr.start_frames:
+                self.dead_at = int(dead)
         self._write_summary(tr, "running", tr.start_frames, tr.wall_offset)
         if self.cfg.logger.progress and sys.stderr.isatty():
             from tqdm import tqdm
@@ -156,12 +161,14 @@ class RunLog:
             row[k] = self._stat_sums[k] / self._stat_n if self._stat_n and k in self._stat_sums else ""
         self.metrics.write(row)
         active = row["active_min"]
-        if active != "" and active < DEAD_ACTIVE_SHARE and self.dead_at is None:
-            self.dead_at = frames
+        if active != "" and active < DEAD_ACTIVE_SHARE and not self._said_dead:
+            self._said_dead = True
+            before = f" (found first at {self.dead_at:,})" if self.dead_at is not None else ""
+            self.dead_at = frames if self.dead_at is None else self.dead_at
             self.message(
-                f"warning: at {frames:,} frames only {active:.1e} of the outputs of the network's least active "
-                f"layer are > 0: its units have died, its output no longer depends on its input and it cannot "
-                f"learn again (too high a learning rate does this; method.lr={self.cfg.method.lr:g})"
+                f"warning: at {frames:,} frames{before} only {active:.1e} of the outputs of the network's least "
+                f"active layer are > 0: its units have died, its output no longer depends on its input and it "
+                f"cannot learn again (too high a learning rate does this; method.lr={self.cfg.method.lr:g})"
             )
         self.wandb.log(row)
         self._stat_sums, self._stat_n, self._ep_scores = {}, 0, []

@@ -582,6 +582,26 @@ def test_a_network_whose_units_died_is_reported(compose_cfg, tmp_path, capsys, d
         assert "have died" not in out and "dead_network_at_frames" not in s
 
 
+def test_a_resumed_dead_network_keeps_where_it_was_first_found(compose_cfg, tmp_path, capsys):
+    """Resuming a run whose network died: the warning comes again (this process has not said it),
+    and dead_network_at_frames stays the first detection, from before the checkpoint."""
+    cfg = compose_cfg("env=toy", "eval.episodes=0", "logger.progress=false", "logger.interval_s=0.2",
+                      "runtime=thread", "threads=1", "total_frames=6000")
+    tr = Trainer(cfg, tmp_path)
+    first = next(m for m in tr.model.torso.modules() if isinstance(m, torch.nn.Linear))
+    with torch.no_grad():
+        first.weight.zero_()
+        first.bias.fill_(-1.0)
+    ck = tr.checkpoint_payload(2000, 1.0)
+    results.write_json(tmp_path / "summary.json", {"status": "interrupted", "frames": 2000, "dead_network_at_frames": 1234})
+    resumed = Trainer(cfg, tmp_path, checkpoint=ck)
+    s = resumed.run(logger.RunLog(cfg, tmp_path, resumed.method_cls.stat_keys, os.cpu_count()))
+    assert s["status"] == "completed", s.get("error")
+    assert s["dead_network_at_frames"] == 1234
+    out = capsys.readouterr().out
+    assert out.count("its units have died") == 1 and "found first at 1,234" in out
+
+
 def test_min_active_share_is_the_least_active_relu_layers_share():
     from asyncrl.networks import Network, min_active_share
 
