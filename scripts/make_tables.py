@@ -209,33 +209,50 @@ def curve_window(episodes: list, k: int) -> int:
     return max([k] + [len(e) // 200 for e in episodes])
 
 
+# Keys whose values tell two runs of one game and thread count apart in plot_curves (another
+# experiment, not another seed): each value gets its own colour and legend entry
+CURVE_VARIANTS = ("total_frames", "lr")
+
+
+def _variant_label(keys: tuple, values: tuple) -> str:
+    return ", ".join(f"{T.frames_label(v)}-frame schedule" if k == "total_frames" else f"lr {v:g}"
+                     for k, v in zip(keys, values))
+
+
 def plot_curves(done: pd.DataFrame, fig_dir: Path, k: int) -> list[Path]:
     """Paper Figs 3 and 4: moving-average training score vs frames and vs wall time, one colour per
-    thread count; runs of one game that differ in what a lost life means (env.terminal_on_life_loss)
-    are drawn solid (terminal) and dashed (not), and each run's own evaluations are its white markers
-    (circles; squares for the not-terminal runs when both appear)."""
+    thread count (and per frame budget or learning rate, when runs of the game differ in those:
+    e.g. a longer schedule, run later); runs of one game that differ in what a lost life means
+    (env.terminal_on_life_loss) are drawn solid (terminal) and dashed (not), and each run's own
+    evaluations are its white markers (circles; squares for the not-terminal runs when both appear).
+    Seeds of one setting share their legend entry."""
     written = []
     for (method, env), runs in done.groupby(["method", "env"]):
-        colors = _thread_colors(runs["threads"])
         both = runs["terminal_on_life_loss"].nunique() > 1
+        keys = tuple(c for c in CURVE_VARIANTS if c in runs and runs[c].nunique() > 1)
+        variants = [tuple(r[c] for c in keys) for _, r in runs.iterrows()]
+        if keys:  # one colour per (thread count, variant)
+            settings = sorted(set(zip(runs["threads"].astype(int), variants)))
+            palette = {s: f"C{i}" for i, s in enumerate(settings)}
+        else:
+            palette = {(n, ()): c for n, c in _thread_colors(runs["threads"]).items()}
         episodes = [T.load_episodes(d) for d in runs["run_dir"]]
         window = curve_window(episodes, k)
-        curves = [(int(n), bool(life), T.moving_average(e, window), evals)
-                  for n, life, e, evals in zip(runs["threads"], runs["terminal_on_life_loss"], episodes,
-                                               runs.get("evals", pd.Series([None] * len(runs))))]
-        if not any(len(c) for _, _, c, _ in curves):
+        curves = [(int(n), bool(life), v, T.moving_average(e, window), evals)
+                  for n, life, v, e, evals in zip(runs["threads"], runs["terminal_on_life_loss"], variants, episodes,
+                                                  runs.get("evals", pd.Series([None] * len(runs))))]
+        if not any(len(c) for _, _, _, c, _ in curves):
             continue
         for x, xlabel, scale, suffix in [("frames", "frames (millions)", 1e-6, "score_vs_frames"),
                                          ("wall_time_s", "wall time (hours)", 1 / 3600, "score_vs_time")]:
             fig, ax = plt.subplots(figsize=(6, 4))
             labelled = set()
-            for n, life, curve, evals in sorted(curves, key=lambda item: item[:2]):
-                # One colour per thread count (and line style per protocol); seeds share the legend entry.
-                key = (n, life) if both else n
-                label = f"{n} thread{'s' * (n > 1)}"
+            for n, life, v, curve, evals in sorted(curves, key=lambda item: item[:3]):
+                key = (n, life, v) if both else (n, v)
+                label = f"{n} thread{'s' * (n > 1)}" + (f", {_variant_label(keys, v)}" if keys else "")
                 if both:
                     label += ", lost life " + ("terminal" if life else "not terminal")
-                color = (colors[n] if not both or len(colors) > 1 else ("C0" if life else "C1"))
+                color = (palette[(n, v)] if not both or len(palette) > 1 else ("C0" if life else "C1"))
                 ax.plot(curve[x] * scale, curve["score_ma"], color=color, lw=1.2, ls="-" if life or not both else "--",
                         label=None if key in labelled else label)
                 evals = [e for e in evals if "source" not in e] if isinstance(evals, list) else []

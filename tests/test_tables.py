@@ -767,3 +767,33 @@ def test_figures_of_long_runs_widen_their_window_alike():
     assert mt.curve_window([games(500), games(1999)], 10) == 10
     assert mt.curve_window([games(500), games(14_000)], 10) == 70
     assert mt.curve_window([], 25) == 25
+
+
+def test_curves_of_one_game_with_another_schedule_get_their_own_colour_and_label(tmp_path, monkeypatch):
+    """Two runs of one game and thread count that differ in their frame budget (a longer schedule
+    run later) are two legend entries in two colours; two seeds of one setting share one."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_tables_mod", REPO / "scripts" / "make_tables.py")
+    mt = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mt)
+    rows = []
+    for seed, budget in [(0, 50_000_000), (1, 50_000_000), (2, 80_000_000)]:
+        d = tmp_path / f"run{seed}"
+        d.mkdir()
+        pd.DataFrame({"frames": [1e6, 2e6, 3e6], "wall_time_s": [1.0, 2, 3], "actor": 0, "score": [-21.0, -20, -19],
+                      "length": 900}).to_csv(d / "episodes.csv", index=False)
+        rows.append({"method": "a3c", "env": "pong", "threads": 2, "seed": seed, "total_frames": budget, "lr": 7e-4,
+                     "terminal_on_life_loss": False, "run_dir": str(d), "evals": []})
+    legends = []
+
+    def keep_legend(fig, path):
+        ax = fig.axes[0]
+        legends.append(([t.get_text() for t in ax.get_legend().get_texts()], {ln.get_color() for ln in ax.lines}))
+        return path
+
+    monkeypatch.setattr(mt, "_save", keep_legend)
+    mt.plot_curves(pd.DataFrame(rows), tmp_path, 1)
+    labels, colors = legends[0]
+    assert labels == ["2 threads, 50M-frame schedule", "2 threads, 80M-frame schedule"]
+    assert len(colors) == 2
