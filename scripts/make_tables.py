@@ -178,6 +178,20 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
         "_score_vs_time.png; the completed runs' final score vs rate is figures/<method>_<game>_lr.png.",
     ])
 
+    singles = T.atari_runs(runs, policy=eval_policy)
+    written += T.write_table(singles, tables_dir, "atari_runs", "Atari runs: evaluations, and frames to a target score",
+                             body=T.atari_runs_markdown(singles), notes=[
+        "Every completed run on an Atari game, one row each. Evaluations are whole games from no-op starts; "
+        "'hours' is training wall time (summed over resumes; the machine may have been shared: see the README).",
+        "Target: the score the run stopped at (stop_at_score), else "
+        + ", ".join(f"{g} {v:g}" for g, v in sorted(T.TARGET_SCORES.items()))
+        + "; 'first evaluation ≥ target' is the first of the run's own periodic evaluations to reach it, "
+        "at the frames and training hours of its snapshot.",
+        "Final evaluation: the latest scripts/evaluate.py entry of at least 30 games"
+        + (f" with policy '{eval_policy}'" if eval_policy else "") + " if there is one, else the run's own final "
+        "evaluation.",
+    ])
+
     written += T.write_table(T.excluded_runs(runs), tables_dir, "excluded_runs",
                              "Runs left out of every table", notes=[
         "Any status other than 'completed' (failed, interrupted, running, unreadable summary).",

@@ -340,7 +340,7 @@ def run_script(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 TABLES = ["table1_hns", "table2_speedup", "table2_factors", "table_s3_raw", "excluded_runs", "paper_table1",
-          "table2_atari", "methods_comparison"]
+          "table2_atari", "methods_comparison", "atari_runs"]
 
 
 def test_make_tables_end_to_end(tmp_path):
@@ -797,3 +797,42 @@ def test_curves_of_one_game_with_another_schedule_get_their_own_colour_and_label
     labels, colors = legends[0]
     assert labels == ["2 threads, 50M-frame schedule", "2 threads, 80M-frame schedule"]
     assert len(colors) == 2
+
+
+def test_atari_runs_give_frames_and_hours_to_the_first_evaluation_reaching_the_target(tmp_path):
+    """atari_runs: per completed Atari run, the first periodic evaluation >= its target (its
+    stop_at_score, else the game's TARGET_SCORES), its best periodic one, and the final evaluation
+    (the latest evaluate.py entry of >= 30 games with the policy asked for)."""
+    def ev(frames, hours, mean, episodes=10, **extra):
+        return {"frames": frames, "wall_time_s": hours * 3600, "mean": mean, "std": 1.0, "min": mean - 2,
+                "max": mean + 2, "episodes": episodes, **extra}
+
+    summaries = {
+        "stopped": {"status": "completed", "env": "pong", "frames": 8_300_000, "total_frames": 80_000_000,
+                    "stopped_at_score": {"stop_at_score": 17.0, "frames": 8_000_000, "mean": 17.5},
+                    "evals": [ev(4e6, 0.5, -20.0), ev(8e6, 1.0, 17.5), ev(8.3e6, 1.05, 19.0, 30),
+                              ev(8.3e6, 1.05, 12.0, 30, source="evaluate.py", policy="argmax"),
+                              ev(8.3e6, 1.05, 18.2, 30, source="evaluate.py", policy="sampled"),
+                              ev(8.3e6, 1.05, 11.0, 30, source="evaluate.py", policy="argmax")]},
+        "short": {"status": "completed", "env": "pong", "frames": 8_000_000, "total_frames": 8_000_000,
+                  "evals": [ev(4e6, 0.5, 16.0), ev(8e6, 1.0, 17.9)]},
+        "running": {"status": "running", "env": "pong", "frames": 4e6, "total_frames": 8e6, "evals": []},
+        "cartpole": {"status": "completed", "env": "cartpole", "frames": 1000, "total_frames": 1000, "evals": []},
+    }
+    for name, s in summaries.items():
+        (tmp_path / name).mkdir()
+        base = {"method": "a3c", "threads": 2, "seed": 0, "lr": 7e-4, "wall_time_s": 3780.0, "runtime": "process"}
+        (tmp_path / name / "summary.json").write_text(json.dumps({**base, **s}))
+    table = T.atari_runs(T.load_runs(tmp_path)).set_index("run")
+    assert sorted(table.index) == ["short", "stopped"]
+    hit = table.loc["stopped"]
+    assert (hit["target"], hit["target_frames"], hit["target_hours"], hit["target_mean"]) == (17.0, 8e6, 1.0, 17.5)
+    assert bool(hit["stopped_at_score"]) and hit["best_eval"] == 17.5 and hit["evaluations"] == 2
+    assert (hit["eval_source"], hit["eval_policy"], hit["eval_mean"]) == ("evaluate.py", "sampled", 18.2)
+    assert T.atari_runs(T.load_runs(tmp_path), policy="argmax").set_index("run").loc["stopped", "eval_mean"] == 11.0
+    miss = table.loc["short"]
+    assert miss["target"] == T.TARGET_SCORES["pong"] and np.isnan(miss["target_frames"])
+    assert miss["best_eval"] == 16.0 and miss["evaluations"] == 1  # 8M is its final evaluation, not a periodic one
+    assert (miss["eval_source"], miss["eval_mean"]) == ("run", 17.9)
+    md = T.atari_runs_markdown(table.reset_index())
+    assert "17.5 at 8.00M frames, 1.00 h (training ended there)" in md and "≥ 18: not reached" in md
