@@ -226,7 +226,7 @@ class RunLog:
             summary["error"] = tr.error
         if self.dead_at is not None:
             summary["dead_network_at_frames"] = self.dead_at
-        if getattr(tr, "reached", None) is not None:  # training ended at this periodic evaluation
+        if tr.reached is not None:  # training ended at this periodic evaluation
             summary["stopped_at_score"] = {"stop_at_score": float(self.cfg.stop_at_score),
                                            **{k: tr.reached[k] for k in ("frames", "wall_time_s", "mean")}}
         write_json(self.run_dir / "summary.json", summary)

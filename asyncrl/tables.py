@@ -640,6 +640,13 @@ def methods_groups(runs: pd.DataFrame, min_methods: int = 2) -> pd.DataFrame:
     return keep.sort_values([*METHODS_GROUP, "method", "seed"], kind="mergesort").reset_index(drop=True)
 
 
+def own_evaluations(evals) -> list:
+    """A run's own evaluations (periodic, then its final one), in order, from its summary's
+    ``evals``: the entries scripts/evaluate.py appended later (``"source"``) are left out; [] when
+    the summary has no list."""
+    return [e for e in evals if isinstance(e, dict) and "source" not in e] if isinstance(evals, list) else []
+
+
 def final_evaluation(evals, min_episodes: int = FINAL_EVAL_EPISODES, policy: str | None = None) -> dict:
     """The evaluation that stands for a run's final score, from its ``summary.json`` ``evals`` list.
 
@@ -662,7 +669,7 @@ def final_evaluation(evals, min_episodes: int = FINAL_EVAL_EPISODES, policy: str
             chosen, source = entry, "evaluate.py"
             break
     if chosen is None:
-        own = [e for e in evals if "source" not in e]
+        own = own_evaluations(evals)
         if own:
             chosen, source = own[-1], "run"
     chosen = chosen or {}
@@ -802,8 +809,7 @@ def atari_runs(runs: pd.DataFrame, targets: dict | None = None, policy: str | No
     done = done[done["env"].isin(set(reference_scores().index))]
     rows = []
     for run in done.sort_values(["env", "method", "threads", "seed", "run_dir"]).to_dict("records"):
-        evals = [e for e in run["evals"] if isinstance(e, dict)] if isinstance(run["evals"], list) else []
-        own = [e for e in evals if "source" not in e]
+        own = own_evaluations(run["evals"])
         stopped = run.get("stopped_at_score") if isinstance(run.get("stopped_at_score"), dict) else None
         target = float(stopped["stop_at_score"]) if stopped else float(targets.get(run["env"], np.nan))
         # the run's periodic evaluations; the last of `own` is the final one when training ended normally
@@ -822,7 +828,7 @@ def atari_runs(runs: pd.DataFrame, targets: dict | None = None, policy: str | No
             "best_eval": float(best["mean"]) if best else np.nan,
             "best_eval_frames": float(best["frames"]) if best else np.nan,
             "evaluations": len(periodic),
-            **final_evaluation(evals, policy=policy),
+            **final_evaluation(run["evals"], policy=policy),
         })
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in ATARI_RUN_COLUMNS})
@@ -920,8 +926,7 @@ def lr_sweep(
         common = min(frames)
         for run, eps, trained in zip(group.to_dict("records"), episodes, frames):
             threshold = float(thresholds.get(run["env"], np.nan))
-            own = [e for e in (run.get("evals") or []) if isinstance(e, dict) and "source" not in e] \
-                if isinstance(run.get("evals"), list) else []
+            own = own_evaluations(run.get("evals"))
             rows.append({
                 **{c: run[c] for c in [*LR_SWEEP_GROUP, "lr", "seed", "status", "run_dir"]},
                 "frames": trained,

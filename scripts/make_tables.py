@@ -269,7 +269,7 @@ def plot_curves(done: pd.DataFrame, fig_dir: Path, k: int) -> list[Path]:
                 color = (palette[(n, v)] if not both or len(palette) > 1 else ("C0" if life else "C1"))
                 ax.plot(curve[x] * scale, curve["score_ma"], color=color, lw=1.2, ls="-" if life or not both else "--",
                         label=None if key in labelled else label)
-                evals = [e for e in evals if "source" not in e] if isinstance(evals, list) else []
+                evals = T.own_evaluations(evals)
                 if evals:  # the run's own evaluations (not later re-evaluations by evaluate.py)
                     ax.plot([e[x] * scale for e in evals], [e["mean"] for e in evals], "o" if life or not both else "s",
                             ms=5, mfc="white", mec=color, mew=1.2, ls="none", zorder=3,
