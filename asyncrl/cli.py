@@ -193,6 +193,7 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> dict:
         for name in ("metrics.csv", "episodes.csv"):
             results.CsvLog.truncate_after(run_dir / name, int(checkpoint["frames"]))
     results.atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    _save_hydra_files(cfg, run_dir)
 
     trainer = Trainer(cfg, run_dir, checkpoint)
     log = logger.RunLog(cfg, run_dir, trainer.method_cls.stat_keys, _config.available_cores())
@@ -201,6 +202,20 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> dict:
         _STOPPED_BY[:] = [(trainer.stop_signal, trainer.prev_handlers.get(getattr(signal, "SIGUSR2", None)))]
     _report(summary, run_dir, trainer.error)
     return summary
+
+
+def _save_hydra_files(cfg: DictConfig, run_dir: Path, subdir: str = ".hydra") -> None:
+    """What Hydra's `output_subdir` would hold (the composed config, Hydra's own, the overrides),
+    written only for a run this command trains: Hydra writes it before the job starts, so a
+    refused or skipped command would overwrite the record of the command that made the run."""
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.output_subdir is not None:  # the user asked Hydra for it: already written
+        return
+    out = run_dir / subdir
+    out.mkdir(exist_ok=True)
+    for name, node in (("config.yaml", cfg), ("hydra.yaml", OmegaConf.create({"hydra": hydra_cfg})),
+                       ("overrides.yaml", OmegaConf.create(list(hydra_cfg.overrides.task)))):
+        results.atomic_write_text(out / name, OmegaConf.to_yaml(node))
 
 
 def _report(summary: dict, run_dir: Path, error) -> None:

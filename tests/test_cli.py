@@ -98,9 +98,14 @@ def test_tiny_run_writes_a_valid_run_directory(tmp_path):
     header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"frames", "wall_time_s", "frames_per_s", "score_mean", "policy_loss", "value_loss", "entropy"} <= set(header)
     assert (run / "episodes.csv").exists() and (run / "checkpoint.pt").exists() and (run / "config.yaml").exists()
-    # running the same command again skips the completed run (eval settings do not define a run)
+    hydra_dir = {f.name: f.read_text() for f in (run / ".hydra").iterdir()}
+    assert set(hydra_dir) == {"config.yaml", "hydra.yaml", "overrides.yaml"}
+    assert "eval.episodes=3" in hydra_dir["overrides.yaml"] and "output_dir:" in hydra_dir["hydra.yaml"]
+    # running the same command again skips the completed run (eval settings do not define a run),
+    # and leaves the record of the command that made it
     again = run_cli("env=toy", "threads=2", "total_frames=3000", "eval.episodes=5", "results_root=runs", cwd=tmp_path)
     assert again.returncode == 0 and "already completed" in again.stdout
+    assert {f.name: f.read_text() for f in (run / ".hydra").iterdir()} == hydra_dir
 
 
 @pytest.mark.parametrize("change,needle", [
@@ -115,13 +120,14 @@ def test_another_run_in_the_same_directory_is_refused(tmp_path, change, needle):
     base = ["env=toy", "threads=1", "total_frames=3000", "eval.episodes=1", "hydra.run.dir=run"]
     assert run_cli(*base, cwd=tmp_path).returncode == 0
     run = tmp_path / "run"
-    before = {f.name: f.read_bytes() for f in run.iterdir() if f.is_file()}
+    before = {str(f.relative_to(run)): f.read_bytes() for f in run.rglob("*") if f.is_file()}
+    assert ".hydra/overrides.yaml" in before
     res = run_cli(*base, change, cwd=tmp_path)
     assert res.returncode == 2, res.stdout + res.stderr
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("asyncrl: error:") and needle in lines[0], res.stderr
     assert "resume=false" in lines[0]
-    assert {f.name: f.read_bytes() for f in run.iterdir() if f.is_file()} == before
+    assert {str(f.relative_to(run)): f.read_bytes() for f in run.rglob("*") if f.is_file()} == before
     fresh = run_cli(*base, change, "resume=false", cwd=tmp_path)
     assert fresh.returncode == 0, fresh.stderr
     assert "already completed" not in fresh.stdout
