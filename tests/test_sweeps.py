@@ -122,7 +122,8 @@ def test_every_launcher_composes(launcher):
     assert cfg.hydra.launcher._target_.startswith("hydra_plugins.")
 
 
-EXPECTED_JOBS = {"speedup": 4 * 5 * 7, "atari57": 57, "lr_robustness": 50, "smoke": 4}
+EXPECTED_JOBS = {"speedup": 4 * 5 * 7, "atari57": 57, "lr_robustness": 50, "smoke": 4, "pong_methods": 5,
+                 "pong_speedup": 2 * 3}
 
 
 @pytest.mark.parametrize("experiment", _stems("experiment"))
@@ -151,6 +152,37 @@ def test_speedup_grid_is_the_papers_table2():
     assert cfg.hydra.launcher._target_.endswith("BasicLauncher")  # sequential: jobs never share cores
     # seeds come from the command line, which wins over the preset
     assert len(_sweep_grid(cfg.hydra.sweeper.params, ["seed=0,1,2"])) == 140 * 3
+
+
+def test_pong_presets_are_issue_12s_grid_and_share_the_two_thread_runs():
+    """pong_methods: the five methods, 2 actor-learners, 20M frames, 30-game evaluations;
+    pong_speedup: a3c and one_step_q x 1, 2, 4 actor-learners whose threads=2 jobs are the very
+    runs of pong_methods (same directory, same run identity), so they are trained once."""
+    from omegaconf import OmegaConf, open_dict
+
+    from asyncrl.config import identity_differences
+
+    def plain(cfg):  # the job's own config, as the CLI resolves it (without Hydra's node)
+        cfg = cfg.copy()
+        with open_dict(cfg):
+            del cfg["hydra"]
+        return OmegaConf.to_container(cfg, resolve=True)
+
+    methods = _compose_hydra("+experiment=pong_methods")
+    grid = {tuple(j) for j in _sweep_grid(methods.hydra.sweeper.params)}
+    assert grid == {(f"method={m}",) for m in ("a3c", "a3c_lstm", "n_step_q", "one_step_q", "one_step_sarsa")}
+    assert (methods.env.game, methods.threads, methods.seed, methods.total_frames) == ("pong", 2, 0, 20_000_000)
+    assert methods.eval.episodes == 30 and methods.results_root.startswith("results/runs/")
+    speed = _compose_hydra("+experiment=pong_speedup")
+    jobs = {tuple(sorted(j)) for j in _sweep_grid(speed.hydra.sweeper.params)}
+    assert jobs == {(f"method={m}", f"threads={n}") for m in ("a3c", "one_step_q") for n in (1, 2, 4)}
+    for m in ("a3c", "one_step_q"):
+        a = _compose_hydra("+experiment=pong_methods", f"method={m}")
+        b = _compose_hydra("+experiment=pong_speedup", f"method={m}", "threads=2")
+        cfg_a, cfg_b = plain(a), plain(b)
+        assert identity_differences(cfg_a, cfg_b) == [] and cfg_a["results_root"] == cfg_b["results_root"]
+        assert a.hydra.sweep.subdir == b.hydra.sweep.subdir  # the same run directory, unresolved
+    assert _compose_hydra("+experiment=pong_speedup", "threads=4").threads == 4
 
 
 def test_atari57_covers_every_reference_game_on_the_nature_net():
