@@ -253,6 +253,7 @@ def hydra_main(cfg: DictConfig):
         if not multirun:
             sys.exit(130 if summary["status"] == "interrupted" else 1)
         why = _leave_to_slurm() if summary["status"] == "interrupted" else ""
+        _stop_the_sweep_if_signalled()
         return _job_failed(f"{HydraConfig.get().runtime.output_dir}: {summary['status']}{why}", summary)
     return summary
 
@@ -275,6 +276,19 @@ def _leave_to_slurm() -> str:
         except Exception as exc:  # e.g. out of requeues (UncompletedJobError)
             return f" by SIGUSR2, not requeued: {' '.join(str(exc).split())}"
     return ""
+
+
+def _stop_the_sweep_if_signalled() -> None:
+    """A Ctrl-C or SIGTERM that stopped a job of a sweep in the command's own process (the basic
+    launcher runs the jobs one after another there) stops the sweep: Hydra would otherwise start
+    the next job, and every job would need its own Ctrl-C. The stopped run keeps its checkpoint,
+    and the same command resumes the sweep (completed jobs are skipped). Exit code 130, as a
+    single run. In a launcher's worker (joblib, submitit) the launcher decides."""
+    if _STOPPED_BY and os.getpid() in _MAIN_PID:
+        signum = _STOPPED_BY.pop()[0]
+        print(f"[asyncrl] sweep stopped by {signal.Signals(signum).name}; the same command resumes it",
+              file=sys.stderr)
+        raise SystemExit(130)
 
 
 def _job_failed(error: str, summary: dict | None = None, touch: bool = True) -> dict:

@@ -343,6 +343,45 @@ def test_a_failing_job_does_not_stop_the_sweep_and_the_command_exits_1(tmp_path)
     assert not (tmp_path / "runs" / "job2" / "checkpoint.pt").exists()  # no checkpoint at 300 < interval
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_the_whole_sweep_and_the_same_command_resumes_it(tmp_path, sig):
+    """Ctrl-C (or SIGTERM) during a sweep's first job: that run is interrupted with its checkpoint,
+    the command exits 130 without starting the next job, and the same command then resumes the
+    first job (and would go on to the next)."""
+    args = ["-m", *TINY, "method=a3c,n_step_q", "threads=1", "runtime=thread", "total_frames=100000000",
+            "eval.episodes=0", "logger.interval_s=0.5", f"results_root={tmp_path / 'runs'}"]
+    first_run, second_run = (tmp_path / "runs" / m / "toy" / "threads1-seed0" for m in ("a3c", "n_step_q"))
+
+    def trained_past(frames):
+        try:
+            return frames_of(first_run / "metrics.csv")[-1] > frames
+        except (OSError, IndexError, KeyError, ValueError):
+            return False
+
+    def stopped_after_some_training(name, past=0):
+        p = start(args, tmp_path)
+        deadline = time.time() + 90
+        while time.time() < deadline and not trained_past(past):
+            time.sleep(0.2)
+        p.send_signal(sig)
+        try:
+            out, err = p.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            pytest.fail(f"{name}: the sweep did not stop: {p.communicate()[1][-2000:]}")
+        return p.returncode, out, err
+
+    code, out, err = stopped_after_some_training("first")
+    assert code == 130, err[-2000:]
+    assert "sweep stopped by" in err and not second_run.exists(), out[-2000:]
+    s = summary(first_run)
+    assert s["status"] == "interrupted" and load_ck(first_run)["frames"] == s["frames"] > 0
+    code, out, err = stopped_after_some_training("again", past=s["frames"])
+    assert code == 130 and f"(resumed at {s['frames']:,})" in out, out[-2000:] + err[-2000:]
+    assert not second_run.exists()
+
+
 def test_a_job_with_a_bad_value_is_recorded_failed(tmp_path):
     res = cli(["-m", *TINY, "threads=1", "total_frames=500", "method.lr=-1",
                f"results_root={tmp_path / 'runs'}"], tmp_path)
