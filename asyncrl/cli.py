@@ -53,6 +53,7 @@ class JobFailed(Exception):
 
 
 def validate(cfg: DictConfig) -> None:
+    from .envs import ATARI_BACKENDS
     from .envs import KINDS as ENV_KINDS
     from .envs import atari_games
     from .networks import TORSOS
@@ -69,6 +70,8 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"unknown env kind '{e.kind}' (valid: {', '.join(ENV_KINDS)})")
     if e.kind == "atari" and e.game not in atari_games():
         raise ConfigError(f"unknown Atari game '{e.game}' (valid: {', '.join(atari_games())})")
+    if e.kind == "atari" and e.backend not in ATARI_BACKENDS:
+        raise ConfigError(f"unknown env.backend '{e.backend}' (valid: {', '.join(ATARI_BACKENDS)})")
     if cfg.threads < 1:
         raise ConfigError(f"threads must be >= 1 (got {cfg.threads})")
     if cfg.total_frames <= 0:

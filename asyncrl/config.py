@@ -31,7 +31,7 @@ class EnvCfg:
     #                                      reset) while the game goes on; scores stay whole games
     fire_reset: bool = False  # press FIRE after a reset and a lost life (set per game in conf/env/
     #                           for the games that wait for it: scripts/fire_games.py)
-    backend: str = "gymnasium"  # Atari path: "gymnasium" wrappers or "lean" (ALE directly)
+    backend: str = "gymnasium"  # Atari path: "gymnasium" wrappers, "lean" (ALE directly) or "vector" (ale-py's C++ vector env: releases the GIL, for runtime=thread)
     length: int = 8  # toy env: corridor length
     max_steps: int = 30  # toy env: steps before truncation
     default_total_frames: int = 320_000_000  # budget when total_frames is not given

@@ -95,6 +95,21 @@ def test_targets_not_met(method, runtime, threads, steps, figure):
         assert set(others.values()) == {"yes"}, others
 
 
+def test_thread_scaling_takes_the_best_backend_for_each_thread_count():
+    """With rows on the C++ vector env: best 2-thread rate ÷ best 1-thread rate, so a backend that
+    is slower alone cannot pass on its own ratio."""
+    base = [r for r in good_rows() if r["runtime"] != "thread"]
+    rows = base + [row("a3c", "thread", 1, 1000.0), row("a3c", "thread", 2, 1300.0),
+                   row(bench.VECTOR_LABEL, "thread", 1, 950.0), row(bench.VECTOR_LABEL, "thread", 2, 1750.0)]
+    f = by_figure(bench.targets(rows))["thread"]
+    assert f["value"] == pytest.approx(1.75) and f["met"] == "yes"
+    assert f["measured"] == "1.75x (vector 2 ÷ default 1)" and "vector 1,750 ÷ 950" in f["detail"]
+    slow_alone = base + [row("a3c", "thread", 1, 1000.0), row("a3c", "thread", 2, 1300.0),
+                         row(bench.VECTOR_LABEL, "thread", 1, 600.0), row(bench.VECTOR_LABEL, "thread", 2, 1100.0)]
+    f = by_figure(bench.targets(slow_alone))["thread"]  # vector alone 1.83x, but 1,300 / 1,000 = 1.3x
+    assert f["value"] == pytest.approx(1.3) and f["met"] == "no"
+
+
 def test_lstm_faster_than_ff_by_more_than_25_percent_is_not_within():
     rows = good_rows() + [row("a3c_lstm", "process", 1, 1400.0)]  # later row wins: +27%
     assert by_figure(bench.targets(rows))["LSTM"]["met"] == "no"
@@ -152,7 +167,8 @@ def test_summarize_write_read_and_targets_from_csv(tmp_path):
     cfgs = bench.build_configs(args, PEER)
     steps = {("process", "a3c", 1): [1100, 1000, 1200], ("process", PEER, 1): [500], ("process", "a3c", 2): [2145],
              ("process", PEER, 2): [1021], ("process", "a3c_lstm", 1): [880], ("thread", "a3c", 1): [1000],
-             ("thread", "a3c", 2): [1800], ("process", "a3c+eval", 2): [2037.75]}
+             ("thread", "a3c", 2): [1800], ("thread", "a3c vector", 1): [990], ("thread", "a3c vector", 2): [1790],
+             ("process", "a3c+eval", 2): [2037.75]}
     results = {}
     for c in cfgs:
         if c.kind == "peer":
@@ -231,8 +247,10 @@ def test_build_configs():
     keys = [c.key for c in bench.build_configs(a, PEER)]
     assert keys == [("process", "a3c", 1), ("process", PEER, 1), ("process", "a3c", 2), ("process", PEER, 2),
                     ("process", "a3c_lstm", 1), ("thread", "a3c", 1), ("thread", "a3c", 2),
-                    ("process", "a3c+eval", 2)]
+                    ("thread", "a3c vector", 1), ("thread", "a3c vector", 2), ("process", "a3c+eval", 2)]
     assert [c.key for c in bench.build_configs(a, None)] == [k for k in keys if k[1] != PEER]
+    vec = [c for c in bench.build_configs(a, None) if c.method == bench.VECTOR_LABEL]
+    assert [(c.cli_method, dict(c.overrides)) for c in vec] == [("a3c", {"env.backend": "vector"})] * 2
     evalcfg = bench.build_configs(a, None)[-1]
     assert evalcfg.cli_method == "a3c" and dict(evalcfg.overrides) == {"eval.interval_frames": "4", "eval.episodes": "10"}
     b = SimpleNamespace(preset=None, methods=["a3c", "n_step_q"], threads=[1, 2], runtime=["process", "thread"],

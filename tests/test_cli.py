@@ -38,6 +38,7 @@ BAD = [
     (["threads=x"], "threads"),
     (["method.lrr=1"], "lrr"),
     (["runtime=gpu"], "valid: process, thread"),
+    (["env=pong", "env.backend=envpool"], "unknown env.backend 'envpool' (valid: gymnasium, lean, vector)"),
     # no LSTM for the value-based methods (their targets would need theta-'s own carried state)
     (["method=n_step_q", "method.lstm=true"], "does not support an LSTM core"),
     (["method=one_step_q", "method.lstm=true"], "does not support an LSTM core"),
@@ -269,6 +270,17 @@ def test_atari_smoke_pong(tmp_path, method):
     s = json.loads((tmp_path / f"runs/{method}/pong/threads2-seed0/summary.json").read_text())
     assert s["status"] == "completed" and s["frames"] == 4000 and s["network"] == "small"
     assert s["evals"] and -21 <= s["final_score"] <= 21  # a whole game of Pong, raw score
+
+
+@pytest.mark.atari
+def test_atari_smoke_pong_threads_on_the_vector_backend(tmp_path):
+    """The thread runtime on ale-py's C++ vector env (the backend that lets threads scale)."""
+    res = run_cli("env=pong", "env.backend=vector", "runtime=thread", "threads=2", "total_frames=4000",
+                  "eval.episodes=1", "results_root=runs", cwd=tmp_path, timeout=400)
+    assert res.returncode == 0, res.stderr[-3000:]
+    s = json.loads((tmp_path / "runs/a3c/pong/threads2-seed0/summary.json").read_text())
+    assert s["status"] == "completed" and s["frames"] == 4000 and s["runtime"] == "thread"
+    assert s["evals"] and -21 <= s["final_score"] <= 21
 
 
 @pytest.mark.slow

@@ -107,7 +107,7 @@ SPEC_CASES = [
     (CARTPOLE, EnvSpec((4,), "float32", 2, 1)),
     *(
         pytest.param(atari(backend=b), EnvSpec((4, 84, 84), "uint8", 4, 4), marks=pytest.mark.atari)
-        for b in BACKENDS
+        for b in [*BACKENDS, "vector"]
     ),
     pytest.param(
         atari(backend="lean", frame_stack=3, screen_size=64, frame_skip=3, full_action_space=True),
@@ -193,6 +193,69 @@ def test_lean_backend_matches_gymnasium(case):
     stack = overrides.get("frame_stack", 4)
     size = overrides.get("screen_size", 84)
     assert reference[0][1].shape == (stack, size, size)
+
+
+VECTOR_CASES = {
+    "breakout": ("breakout", 700, dict()),
+    "breakout-full-action-space": ("breakout", 500, dict(full_action_space=True)),
+    "space_invaders-stack3-size96-skip3": ("space_invaders", 900, dict(frame_stack=3, screen_size=96, frame_skip=3)),
+    "pong": ("pong", 1000, dict()),
+}
+
+
+@pytest.mark.atari
+@pytest.mark.parametrize("case", list(VECTOR_CASES))
+def test_vector_backend_matches_lean_without_noops(case):
+    """ale-py's C++ vector env under our preprocessing: with no-op starts off, every step equals
+    the lean backend's (observation, rewards, flags, lives), resets included, except the
+    observation of the step that ends a game (pooled there, the last screen alone on lean)."""
+    game, steps, overrides = VECTOR_CASES[case]
+    cfg = dict(noop_max=0, **overrides)
+    n_actions = make_env(atari(game, backend="lean", **cfg), seed=5).action_space.n
+    assert make_env(atari(game, backend="vector", **cfg), seed=5).action_space.n == n_actions
+    actions = np.random.default_rng(1).integers(n_actions, size=steps)
+    lean = play(make_env(atari(game, backend="lean", **cfg), seed=5), actions)
+    vector = play(make_env(atari(game, backend="vector", **cfg), seed=5), actions)
+    assert len(lean) == len(vector)
+    ends = 0
+    for a, b in zip(lean, vector):
+        if isinstance(a[0], str):  # a reset: the first frame fills the stack
+            assert b[0] == "reset" and np.array_equal(a[1], b[1]) and a[2] == b[2]
+            continue
+        assert a[1:] == b[1:]  # reward, terminated, truncated, raw reward, lives
+        if a[2]:
+            ends += 1
+            np.testing.assert_array_equal(a[0][:-1], b[0][:-1])
+        else:
+            np.testing.assert_array_equal(a[0], b[0])
+    assert ends >= 1 or game == "pong", "no game over in the trace"
+    assert sum(r != 0 for _, r, *_ in (s for s in lean if not isinstance(s[0], str))) > 0
+
+
+@pytest.mark.atari
+def test_vector_backend_noop_starts_are_seeded_and_up_to_noop_max():
+    cfg = atari("pong", backend="vector", noop_max=5)
+    counts = []
+    env = make_env(cfg, seed=3)
+    for _ in range(40):
+        counts.append(env.reset()[1]["episode_frame_number"])
+    assert set(counts) <= set(range(5)) and len(set(counts)) >= 3
+    again = make_env(cfg, seed=3)
+    assert [again.reset()[1]["episode_frame_number"] for _ in range(40)] == counts
+    other = make_env(cfg, seed=4)
+    assert [other.reset()[1]["episode_frame_number"] for _ in range(40)] != counts
+    make_env(cfg, seed=2**32 - 1).reset()  # actor-learner seeds are 32-bit; the C++ side takes 31
+
+
+@pytest.mark.atari
+def test_vector_backend_renders_through_lean():
+    """Videos need the emulator's screen, which the vector env keeps in C++: render=True builds
+    the lean backend, the same protocol."""
+    from asyncrl.envs import render_frame
+
+    env = make_env(atari("pong", backend="vector"), seed=0, render=True)
+    env.reset()
+    assert render_frame(env).shape == (210, 160, 3)
 
 
 @pytest.mark.atari
