@@ -101,7 +101,8 @@ class Config:
     resume: bool = True  # continue an unfinished run found in the run directory
     # end training (status completed; the final evaluation still plays) at the first periodic
     # evaluation whose mean reaches this score, e.g. a game "solved" (None: train to total_frames).
-    # The learning rate keeps its schedule to total_frames. A run that stopped here continues when
+    # The run's model (checkpoint, final evaluation) is the snapshot that scored. The learning rate
+    # keeps its schedule to total_frames. A run that stopped here continues when
     # its command asks for a higher score (inf: the whole budget)
     stop_at_score: Optional[float] = None
     eval: EvalCfg = field(default_factory=EvalCfg)

@@ -3,6 +3,7 @@
 import csv
 import os
 import threading
+import time
 
 import pytest
 import torch
@@ -520,26 +521,38 @@ def test_an_evaluation_a_stop_interrupts_is_kept_in_the_checkpoint_and_played_on
 def test_training_ends_at_the_first_evaluation_that_reaches_stop_at_score(compose_cfg, tmp_path, monkeypatch,
                                                                            score, stops):
     """stop_at_score ends training (completed, final evaluation played) at the first periodic
-    evaluation whose mean reaches it; below it, the run trains its whole budget."""
+    evaluation whose mean reaches it; below it, the run trains its whole budget. The run's model
+    (checkpoint, final evaluation) is then the snapshot that reached the score, not the parameters
+    that trained on while it was evaluated (theta moves every update here)."""
     total = 400_000 if stops else 8_000
     cfg = compose_cfg("env=toy", "logger.progress=false", "logger.interval_s=0.5", "runtime=thread", "threads=1",
                       f"total_frames={total}", "method.name=tests.fakes:CountingMethod", "eval.episodes=1",
                       "eval.interval_frames=2000", "stop_at_score=5")
     tr = Trainer(cfg, tmp_path)
-    monkeypatch.setattr(tr, "_evaluate_in_process", lambda snapshot, seed: [score])
+    evaluated = []
+
+    def evaluation(snapshot, seed):  # slow enough that training runs on past the snapshot
+        evaluated.append({k: v.clone() for k, v in snapshot.items()})
+        time.sleep(0.3)
+        return [score]
+
+    monkeypatch.setattr(tr, "_evaluate_in_process", evaluation)
     s = tr.run(logger.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
     assert s["status"] == "completed", s.get("error")
     periodic, final = s["evals"][:-1], s["evals"][-1]
     assert periodic and all(e["mean"] == score for e in periodic)
-    assert final["frames"] == s["frames"]  # the final evaluation, played in the trainer
+    ck = results.load_checkpoint(tmp_path / "checkpoint.pt")
     if stops:
-        assert s["stopped_at_score"]["frames"] == periodic[0]["frames"] == 2000 + periodic[0]["frames"] % 2000
-        assert s["stopped_at_score"]["mean"] == 5.0 and s["stopped_at_score"]["stop_at_score"] == 5.0
-        assert s["frames"] < 40_000  # ended soon after it, far from the budget
-        ck = results.load_checkpoint(tmp_path / "checkpoint.pt")
-        assert ck["frames"] == s["frames"] and ck["stats"]  # all a further run needs
+        reached = s["stopped_at_score"]
+        assert reached["frames"] == periodic[0]["frames"] == 2000 + periodic[0]["frames"] % 2000
+        assert reached["mean"] == 5.0 and reached["stop_at_score"] == 5.0
+        assert reached["frames"] < s["frames"] < 40_000  # trained on while it was evaluated; far from the budget
+        assert ck["frames"] == final["frames"] == reached["frames"] and ck["wall_time_s"] == reached["wall_time_s"]
+        assert ck["stats"]  # all a further run needs
+        assert all(torch.equal(ck["model"][k], v) for k, v in evaluated[0].items())  # the model that scored
     else:
         assert s["frames"] == total and "stopped_at_score" not in s
+        assert ck["frames"] == final["frames"] == s["frames"]  # the final evaluation, played in the trainer
 
 
 def test_the_progress_speed_is_over_the_last_window_not_since_the_start():

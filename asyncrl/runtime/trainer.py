@@ -96,6 +96,7 @@ class Trainer:
         self._cancel_eval = threading.Event()  # set when the run stops early: drop the evaluation
         self.stop_signal: Optional[int] = None  # SIGTERM or SIGUSR2, if one stopped the run
         self.reached: Optional[Dict[str, Any]] = None  # the periodic evaluation that reached stop_at_score
+        self._reached_model: Optional[Dict[str, torch.Tensor]] = None  # the parameters it evaluated
         self.prev_handlers: Dict[int, Any] = {}  # the handlers run() replaced (submitit's, under SLURM)
 
     # ---- checkpoints -------------------------------------------------------------------------
@@ -242,17 +243,28 @@ class Trainer:
         wall = self.wall()
         frames = budget.done * self.skip
         log.row(self, force=True)
+        # The run's model, and the T and time it is recorded at. After stop_at_score it is the
+        # snapshot that reached the score, not the parameters that trained on while it was being
+        # evaluated (up to a few million frames with a slow evaluation): the checkpoint, the final
+        # evaluation and a shipped model are then the model that scored. The summary keeps every
+        # frame trained.
+        model_frames, model_wall = frames, wall
+        if status == "completed" and self.reached is not None and self._reached_model is not None:
+            self.model.load_state_dict(self._reached_model)
+            model_frames, model_wall = int(self.reached["frames"]), float(self.reached["wall_time_s"])
+            log.message(f"the run's model: the snapshot that reached stop_at_score at {model_frames:,} frames "
+                        f"(trained to {frames:,})")
         if status != "failed":
             # a failed run keeps its last good checkpoint (its parameters may be non-finite)
-            self.save_checkpoint(frames, wall)
+            self.save_checkpoint(model_frames, model_wall)
         saved = (len(self.evals), len(self._eval_unfinished))
         try:
             self._wait_eval()
             if status != "failed" and (len(self.evals), len(self._eval_unfinished)) != saved:
-                self.save_checkpoint(frames, wall)  # evaluations recorded meanwhile: the checkpoint says so
+                self.save_checkpoint(model_frames, model_wall)  # evaluations recorded meanwhile: the checkpoint says so
             if status == "completed" and cfg.eval.final and cfg.eval.episodes > 0:
                 log.message("final evaluation ...")
-                self._evaluate(frames, wall)
+                self._evaluate(model_frames, model_wall)
                 if self.stop_signal is not None:  # the signal cancelled the evaluation, or came after it
                     status = "interrupted"
         except (KeyboardInterrupt, Interrupted):
@@ -385,6 +397,7 @@ class Trainer:
         self.run_log.evaluation(self, entry)
         target = cfg.get("stop_at_score")
         if snapshot is not None and target is not None and self.reached is None and entry["mean"] >= target:
+            self._reached_model = snapshot
             self.reached = entry  # the watch loop ends training at its next tick
             self.run_log.message(f"stop_at_score={target:g} reached at {frames:,} frames: training ends")
         return True
