@@ -533,7 +533,7 @@ def test_training_ends_at_the_first_evaluation_that_reaches_stop_at_score(compos
 
     def evaluation(snapshot, seed):  # slow enough that training runs on past the snapshot
         evaluated.append({k: v.clone() for k, v in snapshot.items()})
-        time.sleep(0.3)
+        time.sleep(1.5 if not evaluated[1:] else 0.3)  # the first: long enough for later snapshots
         return [score]
 
     monkeypatch.setattr(tr, "_evaluate_in_process", evaluation)
@@ -550,6 +550,8 @@ def test_training_ends_at_the_first_evaluation_that_reaches_stop_at_score(compos
         assert ck["frames"] == final["frames"] == reached["frames"] and ck["wall_time_s"] == reached["wall_time_s"]
         assert ck["stats"]  # all a further run needs
         assert all(torch.equal(ck["model"][k], v) for k, v in evaluated[0].items())  # the model that scored
+        # snapshots taken while it was evaluated are neither played nor kept: not the run's model
+        assert len(evaluated) == 1 and periodic == [periodic[0]] and not ck["pending_evals"]
     else:
         assert s["frames"] == total and "stopped_at_score" not in s
         assert ck["frames"] == final["frames"] == s["frames"]  # the final evaluation, played in the trainer

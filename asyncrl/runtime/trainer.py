@@ -249,7 +249,7 @@ class Trainer:
         # evaluation and a shipped model are then the model that scored. The summary keeps every
         # frame trained.
         model_frames, model_wall = frames, wall
-        if status == "completed" and self.reached is not None and self._reached_model is not None:
+        if status == "completed" and self.reached is not None:
             self.model.load_state_dict(self._reached_model)
             model_frames, model_wall = int(self.reached["frames"]), float(self.reached["wall_time_s"])
             log.message(f"the run's model: the snapshot that reached stop_at_score at {model_frames:,} frames "
@@ -363,9 +363,12 @@ class Trainer:
         return self.cfg.seed + 10_007 * self._evals_started
 
     def _evaluator(self) -> None:
-        """The periodic evaluations, one after the other, until the None that `_wait_eval` sends."""
+        """The periodic evaluations, one after the other, until the None that `_wait_eval` sends.
+        Once one has reached stop_at_score, the snapshots taken after it are dropped, neither played
+        nor kept: the run's model is the one that scored (see _run)."""
         while (task := self._eval_tasks.get()) is not None:
-            if not self._eval_cancelled() and self._evaluate(*task):
+            past_score = self.reached is not None and task[0] > self.reached["frames"]
+            if not self._eval_cancelled() and (past_score or self._evaluate(*task)):
                 with self._lock:
                     self._eval_unfinished = [t for t in self._eval_unfinished if t is not task]
 
