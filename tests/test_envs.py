@@ -248,6 +248,19 @@ def test_vector_backend_noop_starts_are_seeded_and_up_to_noop_max():
 
 
 @pytest.mark.atari
+def test_vector_backend_time_limit_truncates():
+    """The time limit (max_episode_frames) ends a game as truncated, not terminated; without
+    no-op starts it counts every frame of the game."""
+    env = make_env(atari("pong", backend="vector", noop_max=0, max_episode_frames=40), seed=0)
+    env.reset()
+    flags = []
+    for _ in range(10):
+        _, _, terminated, truncated, info = env.step(0)
+        flags.append((terminated, truncated))
+    assert flags == [(False, False)] * 9 + [(False, True)] and info["episode_frame_number"] == 40
+
+
+@pytest.mark.atari
 def test_vector_backend_renders_through_lean():
     """Videos need the emulator's screen, which the vector env keeps in C++: render=True builds
     the lean backend, the same protocol."""
