@@ -7,7 +7,7 @@ within the 200k-frame budget, i.e. CartPole-v1's "solved" level reached; a rando
 11 fresh runs (seeds 0-9 and 100, 2026-11-27, at 50k-125k frames). It need not stay there: in those
 runs lock-free A3C dipped mid-run (to 150-300) and two slid for good (finals 254 and 128), so a bar
 on the last evaluations was flaky (it failed a CI run with [.., 159, 500, 500]).
-Measured reaching it at 25k-100k frames across seeds, so the budget has a wide margin; lock-free
+Every method was measured reaching 195 at 25k-100k frames across seeds, so the budget has a wide margin; lock-free
 actor-learners are not deterministic, and a run now and then misses anyway: seed 1 then gets its
 turn, and a second miss fails the test. The final evaluation is not the bar: online Q-learning
 without replay oscillates on CartPole (finals from 14 to 500 seen across seeds; see the README).
