@@ -98,6 +98,8 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError("method.epsilon.finals and .probs must have equal length and probs sum to 1")
     if cfg.get("stop_at_score") is not None and (cfg.eval.episodes <= 0 or cfg.eval.interval_frames <= 0):
         raise ConfigError("stop_at_score needs periodic evaluations (eval.episodes > 0 and eval.interval_frames > 0)")
+    if cfg.get("pin_cores") and not hasattr(os, "sched_setaffinity"):
+        raise ConfigError("pin_cores needs os.sched_setaffinity (Linux); this platform has none")
 
 
 def _check_same_run(cfg: DictConfig, run_dir: Path, checkpoint) -> None:

@@ -98,6 +98,9 @@ class Config:
     seed: int = 0
     total_frames: int = MISSING  # training budget in frames (frames = agent steps x frame skip)
     runtime: str = "process"  # process (one process per actor-learner, shared memory) | thread
+    # pin actor-learner i to core i mod (the cores this process may use), with its vector env's C++
+    # thread (which inherits the mask); the trainer and evaluator stay unpinned. Speed only
+    pin_cores: bool = False
     resume: bool = True  # continue an unfinished run found in the run directory
     # end training (status completed; the final evaluation still plays) at the first periodic
     # evaluation whose mean reaches this score, e.g. a game "solved" (None: train to total_frames).

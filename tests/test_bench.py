@@ -108,6 +108,11 @@ def test_thread_scaling_takes_the_best_backend_for_each_thread_count():
                          row(bench.VECTOR_LABEL, "thread", 1, 600.0), row(bench.VECTOR_LABEL, "thread", 2, 1100.0)]
     f = by_figure(bench.targets(slow_alone))["thread"]  # vector alone 1.83x, but 1,300 / 1,000 = 1.3x
     assert f["value"] == pytest.approx(1.3) and f["met"] == "no"
+    pinned = rows + [row(bench.PINNED_LABEL, "thread", 1, 1100.0), row(bench.PINNED_LABEL, "thread", 2, 1700.0)]
+    f = by_figure(bench.targets(pinned))["thread"]  # vector 2 (1,750) over pinned vector 1 (1,100)
+    assert f["value"] == pytest.approx(1750 / 1100) and f["met"] == "no"
+    assert f["measured"] == "1.59x (vector 2 ÷ vector pinned 1)", f["measured"]
+    assert "vector, pin_cores=true 1,700 ÷ 1,100" in f["detail"] and "vector 1,750 ÷ 950" in f["detail"]
 
 
 def test_lstm_faster_than_ff_by_more_than_25_percent_is_not_within():
@@ -168,6 +173,7 @@ def test_summarize_write_read_and_targets_from_csv(tmp_path):
     steps = {("process", "a3c", 1): [1100, 1000, 1200], ("process", PEER, 1): [500], ("process", "a3c", 2): [2145],
              ("process", PEER, 2): [1021], ("process", "a3c_lstm", 1): [880], ("thread", "a3c", 1): [1000],
              ("thread", "a3c", 2): [1800], ("thread", "a3c vector", 1): [990], ("thread", "a3c vector", 2): [1790],
+             ("thread", "a3c vector pinned", 1): [995], ("thread", "a3c vector pinned", 2): [1795],
              ("process", "a3c+eval", 2): [2037.75]}
     results = {}
     for c in cfgs:
@@ -247,10 +253,13 @@ def test_build_configs():
     keys = [c.key for c in bench.build_configs(a, PEER)]
     assert keys == [("process", "a3c", 1), ("process", PEER, 1), ("process", "a3c", 2), ("process", PEER, 2),
                     ("process", "a3c_lstm", 1), ("thread", "a3c", 1), ("thread", "a3c", 2),
-                    ("thread", "a3c vector", 1), ("thread", "a3c vector", 2), ("process", "a3c+eval", 2)]
+                    ("thread", "a3c vector", 1), ("thread", "a3c vector", 2), ("thread", "a3c vector pinned", 1),
+                    ("thread", "a3c vector pinned", 2), ("process", "a3c+eval", 2)]
     assert [c.key for c in bench.build_configs(a, None)] == [k for k in keys if k[1] != PEER]
     vec = [c for c in bench.build_configs(a, None) if c.method == bench.VECTOR_LABEL]
     assert [(c.cli_method, dict(c.overrides)) for c in vec] == [("a3c", {"env.backend": "vector"})] * 2
+    pinned = [c for c in bench.build_configs(a, None) if c.method == bench.PINNED_LABEL]
+    assert [(c.cli_method, dict(c.overrides)) for c in pinned] == [("a3c", {"env.backend": "vector", "pin_cores": "true"})] * 2
     evalcfg = bench.build_configs(a, None)[-1]
     assert evalcfg.cli_method == "a3c" and dict(evalcfg.overrides) == {"eval.interval_frames": "4", "eval.episodes": "10"}
     b = SimpleNamespace(preset=None, methods=["a3c", "n_step_q"], threads=[1, 2], runtime=["process", "thread"],

@@ -645,3 +645,50 @@ def test_a_metrics_log_resumed_by_a_version_with_more_columns_is_widened(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.csv"]  # no temporary file left
     with pytest.raises(ValueError, match="has columns"):
         results.CsvLog(path, ["frames", "score"])
+
+
+def test_pin_to_core_pins_the_calling_thread_and_what_it_starts_only():
+    from asyncrl.runtime.actor_learner import pin_to_core
+
+    allowed = sorted(os.sched_getaffinity(0))
+    seen = {}
+
+    def body(rank):
+        core = pin_to_core(rank)
+        child = threading.Thread(target=lambda: seen.__setitem__(("child", rank), os.sched_getaffinity(0)))
+        child.start()
+        child.join()
+        seen[rank] = (core, os.sched_getaffinity(0))
+
+    for rank in range(len(allowed) + 1):  # the last one wraps around to the first core
+        t = threading.Thread(target=body, args=(rank,))
+        t.start()
+        t.join()
+        core = allowed[rank % len(allowed)]
+        assert seen[rank] == (core, {core}) and seen[("child", rank)] == {core}
+    assert sorted(os.sched_getaffinity(0)) == allowed  # the main thread is left as it was
+
+
+@pytest.mark.parametrize("pin", [True, False])
+def test_pin_cores_pins_each_actor_learner_before_it_makes_its_env(compose_cfg, tmp_path, monkeypatch, pin):
+    from asyncrl.runtime import actor_learner
+
+    allowed = sorted(os.sched_getaffinity(0))
+    masks, real = {}, actor_learner.make_env
+    monkeypatch.setattr(actor_learner, "make_env", lambda cfg, seed: masks.setdefault(
+        threading.current_thread().name, os.sched_getaffinity(0)) and real(cfg, seed=seed))
+    tr, s = train(compose_cfg, tmp_path, "runtime=thread", "threads=2", "total_frames=400", f"pin_cores={pin}")
+    assert s["status"] == "completed", s.get("error")
+    expected = {f"actor-learner-{r}": {allowed[r % len(allowed)]} if pin else set(allowed) for r in range(2)}
+    assert masks == expected
+    assert sorted(os.sched_getaffinity(0)) == allowed
+
+
+def test_pin_cores_is_refused_before_any_work_where_threads_cannot_be_pinned(compose_cfg, monkeypatch):
+    from asyncrl import cli
+
+    cfg = compose_cfg("env=toy", "pin_cores=true")
+    cli.validate(cfg)
+    monkeypatch.delattr(cli.os, "sched_setaffinity")
+    with pytest.raises(cli.ConfigError, match="pin_cores needs os.sched_setaffinity"):
+        cli.validate(cfg)

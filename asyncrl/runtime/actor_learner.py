@@ -14,6 +14,7 @@ again (Network.record_rollout).
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 
@@ -38,9 +39,22 @@ def target_refresh_due(before_frames: int, after_frames: int, interval_frames: i
     return before_frames // interval_frames < after_frames // interval_frames
 
 
+def pin_to_core(rank: int) -> int:
+    """Pin the calling thread to one of the cores it may use, chosen by ``rank``, and return it.
+
+    Linux affinity is per thread: in a process this pins its main thread, under runtime=thread
+    one Python thread, and threads started afterwards (a vector env's C++ worker) inherit it."""
+    cores = sorted(os.sched_getaffinity(0))
+    core = cores[rank % len(cores)]
+    os.sched_setaffinity(0, {core})
+    return core
+
+
 def run_actor_learner(rank: int, cfg, shared) -> None:
     """Body of one actor-learner; any exception is reported to the trainer, then re-raised."""
     try:
+        if cfg.get("pin_cores", False):
+            pin_to_core(rank)
         env = make_env(cfg.env, seed=actor_seed(cfg.seed, rank))
         try:
             _loop(rank, cfg, shared, env)
