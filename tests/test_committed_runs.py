@@ -4,7 +4,12 @@ command refuses, since its results would be lost. `git add` skips a checkpoint t
 excludes without a word; this test is what notices on a fresh clone."""
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,3 +34,28 @@ def test_every_unfinished_committed_run_carries_its_checkpoint():
     missing = sorted(d for d in unfinished - STOPPED_FOR_GOOD if not (ROOT / d / "checkpoint.pt").is_file())
     assert not missing, f"unfinished runs without checkpoint.pt (commit it: see .gitignore): {missing}"
     assert STOPPED_FOR_GOOD <= set(runs)  # a stale entry here would hide nothing, but says the list is wrong
+
+
+def shipped_models():
+    """Completed committed runs that keep their checkpoint: a shipped model (scripts/ship_model.py)."""
+    return [d for d, s in committed_runs() if s.get("status") == "completed" and (ROOT / d / "checkpoint.pt").is_file()]
+
+
+def test_a_shipped_model_is_committed():
+    assert "results/runs/a3c/pong/threads2-seed0" in shipped_models()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run", shipped_models())
+def test_a_shipped_model_plays_its_game_with_no_training(tmp_path, run):
+    """scripts/evaluate.py plays the committed model as a fresh clone has it, one whole game, on a copy
+    of its directory (evaluate.py appends to summary.json). A Pong model that had not learned loses
+    -21 to -19; these models won 29 or 30 of their 30 evaluation games."""
+    copy = tmp_path / "run"
+    shutil.copytree(ROOT / run, copy)
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate.py"), str(copy), "episodes=1"],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    last = json.loads((copy / "summary.json").read_text())["evals"][-1]
+    assert last["source"] == "evaluate.py" and last["episodes"] == 1
+    assert last["mean"] > 0, f"{run}: the shipped model lost its game ({last['mean']})"
