@@ -129,3 +129,43 @@ def test_the_clipping_scale_applied_in_the_step_equals_clipping_first(kind):
         torch.testing.assert_close(pa, pb, rtol=1e-6, atol=1e-7)
     assert grad_scale(0.5, 1.0) == 1.0 and grad_scale(5.0, 0.0) == 1.0
     assert grad_scale(4.0, 1.0) == pytest.approx(0.25)
+
+
+def test_flushing_subnormals_leaves_the_rmsprop_update_bitwise_the_same():
+    """What a long run's statistics look like (a share decayed below 1.2e-38, some gradients that
+    small or exactly 0): with subnormals flushed to zero (actor_learner.flush_subnormals), the
+    parameters after 50 steps are bitwise those of plain IEEE arithmetic, and the statistics differ
+    by less than the smallest normal float."""
+    gen = torch.Generator().manual_seed(0)
+    tiny = torch.finfo(torch.float32).tiny
+    params0 = [torch.randn(4096, generator=gen) * 0.05, torch.randn(64, generator=gen)]
+    stats0 = [torch.rand(p.shape, generator=gen) * 1e-6 for p in params0]
+    for s in stats0:
+        s[: len(s) // 2] = tiny * torch.rand(len(s) // 2, generator=gen)  # half of them subnormal
+    grads = []
+    for p in params0:
+        g = torch.randn(p.shape, generator=gen) * 1e-3
+        g[: len(g) // 2] = 0.0  # units whose gradient stays 0: their statistics keep decaying
+        g[len(g) // 2: len(g) // 2 + 16] = tiny * 0.5  # a few subnormal gradients
+        grads.append(g)
+    assert any(((s != 0) & (s.abs() < tiny)).any() for s in stats0)
+
+    def run(flush):
+        torch.set_flush_denormal(flush)
+        try:
+            params, stats = [p.clone() for p in params0], [s.clone() for s in stats0]
+            opt = AsyncOptimizer("shared_rmsprop", params, 0.99, 0.1, stats)
+            for _ in range(50):
+                opt.step(grads, 7e-4)
+            return params, stats
+        finally:
+            torch.set_flush_denormal(False)
+
+    if not torch.set_flush_denormal(True):
+        pytest.skip("this CPU cannot flush subnormals")
+    torch.set_flush_denormal(False)
+    plain, flushed = run(False), run(True)
+    assert all(torch.equal(a, b) for a, b in zip(plain[0], flushed[0]))
+    assert max((a - b).abs().max().item() for a, b in zip(plain[1], flushed[1])) < tiny
+    assert any(((s != 0) & (s.abs() < tiny)).any() for s in plain[1])  # the plain run kept subnormals
+    assert not any(((s != 0) & (s.abs() < tiny)).any() for s in flushed[1])  # the flushed one has none

@@ -692,3 +692,36 @@ def test_pin_cores_is_refused_before_any_work_where_threads_cannot_be_pinned(com
     monkeypatch.delattr(cli.os, "sched_setaffinity")
     with pytest.raises(cli.ConfigError, match="pin_cores needs os.sched_setaffinity"):
         cli.validate(cfg)
+
+
+def _flushes_subnormals() -> bool:
+    """Whether this thread's float arithmetic flushes subnormals to zero (FTZ/DAZ)."""
+    return (torch.tensor([1e-39], dtype=torch.float32) * 1.0).item() == 0.0
+
+
+def test_every_actor_learner_flushes_subnormals_in_its_own_thread(compose_cfg, tmp_path, monkeypatch):
+    from asyncrl.runtime import actor_learner
+
+    if not torch.set_flush_denormal(True):
+        pytest.skip("this CPU cannot flush subnormals")
+    torch.set_flush_denormal(False)
+    assert not _flushes_subnormals()
+    flags, real = {}, actor_learner.make_env
+    monkeypatch.setattr(actor_learner, "make_env", lambda cfg, seed: flags.setdefault(
+        threading.current_thread().name, _flushes_subnormals()) is not None and real(cfg, seed=seed))
+    tr, s = train(compose_cfg, tmp_path, "runtime=thread", "threads=2", "total_frames=400")
+    assert s["status"] == "completed", s.get("error")
+    assert flags == {"actor-learner-0": True, "actor-learner-1": True}
+    assert not _flushes_subnormals()  # a per-thread setting: the trainer's thread is left as it was
+
+
+def test_a_process_the_trainer_spawns_flushes_subnormals():
+    import multiprocessing as mp
+
+    from asyncrl.runtime.backends import trainer_child_setup
+
+    if not torch.set_flush_denormal(True):
+        pytest.skip("this CPU cannot flush subnormals")
+    torch.set_flush_denormal(False)
+    with mp.get_context("spawn").Pool(1, initializer=trainer_child_setup) as pool:
+        assert pool.apply(_flushes_subnormals) is True
