@@ -18,7 +18,7 @@ from typing import List, Optional
 import torch
 import torch.multiprocessing as tmp
 
-from .actor_learner import run_actor_learner
+from .actor_learner import flush_subnormals, run_actor_learner
 
 BACKENDS = ("process", "thread")
 
@@ -36,7 +36,7 @@ def trainer_child_setup() -> None:
     """What every process the trainer spawns does first: one intra-op thread; subnormals flushed to
     zero; leave SIGINT and SIGUSR2 to the trainer; die with it."""
     torch.set_num_threads(1)
-    torch.set_flush_denormal(True)  # this process's main thread (see actor_learner.flush_subnormals)
+    flush_subnormals()  # this process's main thread
     # Ctrl-C reaches the whole process group: the trainer alone decides how to stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # SLURM signals every process of a job step before its time limit (submitit asks for USR2):
