@@ -5,8 +5,9 @@
 Prints mean/std/min/max, appends the evaluation to the run's summary.json ("evals", marked
 "source": "evaluate.py"), and with video=true writes <run dir>/video.mp4 of the first game.
 A3C picks its actions as the run was configured to evaluate (method.eval_sample: by default a
-draw from pi); sample=false takes the argmax of pi instead, sample=true draws. The entry records
-which ("policy": "sampled" or "argmax").
+draw from pi), or as its model was shipped with (scripts/ship_model.py sample=...); sample=false
+takes the argmax of pi instead, sample=true draws. The entry records which ("policy": "sampled" or
+"argmax").
 """
 
 from __future__ import annotations
@@ -78,12 +79,13 @@ def main(argv=None) -> int:
             raise SystemExit(f"evaluate.py: error: {f} not found (is {run_dir} a run directory?)")
     torch.set_num_threads(1)
     cfg = OmegaConf.load(config)
-    if opts["sample"] is not None:
-        if cfg.method.name not in ("a3c", "a3c_lstm"):
-            raise SystemExit(f"evaluate.py: error: sample= is for A3C runs (this run is {cfg.method.name})")
-        cfg.method.eval_sample = opts["sample"]
-    spec, method_cls, net = build_model(cfg)
+    if opts["sample"] is not None and cfg.method.name not in ("a3c", "a3c_lstm"):
+        raise SystemExit(f"evaluate.py: error: sample= is for A3C runs (this run is {cfg.method.name})")
     ckpt = results.load_checkpoint(ckpt_path)
+    shipped_sample = ckpt.get("eval_sample")  # the policy a shipped model plays (scripts/ship_model.py)
+    if opts["sample"] is not None or shipped_sample is not None:
+        cfg.method.eval_sample = opts["sample"] if opts["sample"] is not None else shipped_sample
+    spec, method_cls, net = build_model(cfg)
     net.load_state_dict(ckpt["model"])
     method = method_cls(cfg.method, spec.n_actions, EVAL_RANK, opts["seed"])
     video = Mp4Writer(run_dir / "video.mp4", fps=60 / spec.frame_skip if cfg.env.kind == "atari" else 30) if opts["video"] else None

@@ -1,6 +1,6 @@
 """Keep a finished run's final model in its checkpoint and drop what only a resume needs.
 
-    python scripts/ship_model.py <run dir>
+    python scripts/ship_model.py <run dir> [sample=false]
 
 A run's checkpoint holds the shared parameters θ and what a resume needs besides: the shared
 RMSProp statistics g (as large as θ), the target network θ⁻ of the value-based methods, and the
@@ -9,6 +9,11 @@ and the frame count and training time its evaluations are recorded at: this rewr
 <run dir>/checkpoint.pt with those (atomically; about half the size for A3C FF), and
 scripts/evaluate.py plays it as before. A run that is not completed (its summary's status) is
 refused: its checkpoint is still the one its command resumes from.
+
+An A3C model can be shipped with the policy it is to be played by: sample=false records in the
+checkpoint that it plays the argmax of pi, sample=true that it draws from pi. scripts/evaluate.py then
+plays that policy unless told otherwise (its own sample= option), and every evaluation entry names
+the policy it played. With no sample= the run's configured evaluation policy stays the default.
 """
 
 from __future__ import annotations
@@ -21,15 +26,24 @@ try:
 except ImportError:  # running from a source checkout without an install
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-USAGE = "usage: python scripts/ship_model.py <run dir>"
+USAGE = "usage: python scripts/ship_model.py <run dir> [sample=true|false]"
+TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
 
 def main(argv=None) -> int:
     from asyncrl import results
 
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1 or "=" in argv[0]:
+    if not 1 <= len(argv) <= 2 or "=" in argv[0]:
         raise SystemExit(USAGE)
+    sample = None
+    if len(argv) == 2:
+        key, _, value = argv[1].partition("=")
+        if key != "sample":
+            raise SystemExit(f"ship_model.py: error: unknown option '{argv[1]}'\n{USAGE}")
+        if value.lower() not in TRUE + FALSE:
+            raise SystemExit(f"ship_model.py: error: sample must be true or false (got '{value}')")
+        sample = value.lower() in TRUE
     run_dir = Path(argv[0])
     ckpt_path, summary = run_dir / "checkpoint.pt", results.read_json(run_dir / "summary.json")
     if summary is None or not ckpt_path.exists():
@@ -37,12 +51,19 @@ def main(argv=None) -> int:
     if summary.get("status") != "completed":
         raise SystemExit(f"ship_model.py: error: {run_dir} is {summary.get('status')!r}, not completed: "
                          "its checkpoint is what its command resumes from")
+    if sample is not None and summary.get("method") not in ("a3c", "a3c_lstm"):
+        raise SystemExit(f"ship_model.py: error: sample= is for A3C runs (this run is {summary.get('method')})")
     before = ckpt_path.stat().st_size
     ckpt = results.load_checkpoint(ckpt_path)
     # only what a resume needs goes; the keys stay, so every reader sees one shape
-    results.save_checkpoint(ckpt_path, {**ckpt, "target": None, "stats": None, "pending_evals": []})
+    shipped = {**ckpt, "target": None, "stats": None, "pending_evals": []}
+    if sample is not None:
+        shipped["eval_sample"] = sample
+    results.save_checkpoint(ckpt_path, shipped)
     print(f"{ckpt_path}: {before / 1e6:.1f} MB -> {ckpt_path.stat().st_size / 1e6:.1f} MB (parameters, frames "
-          f"{int(ckpt['frames']):,}; optimizer statistics, target network and pending evaluations dropped)")
+          f"{int(ckpt['frames']):,}; optimizer statistics, target network and pending evaluations dropped)"
+          + ("" if shipped.get("eval_sample") is None else
+             f"; plays {'a draw from' if shipped['eval_sample'] else 'the argmax of'} pi"))
     return 0
 
 

@@ -183,6 +183,37 @@ def test_ship_model_keeps_the_parameters_and_evaluate_plays_them(toy_run, tmp_pa
     assert json.loads((run / "summary.json").read_text())["evals"][-1]["mean"] == 1.0
 
 
+def test_ship_model_records_the_policy_evaluate_plays(toy_run, tmp_path):
+    """sample=false ships the argmax of pi: with pi nearly uniform and left slightly ahead, evaluate.py
+    then goes left in every game (0) with no option given, says so, and its own sample=true still
+    draws (the corridor's end in about a third of 30 games; none has probability ~1e-6)."""
+    run = with_policy(toy_run, tmp_path / "run", [0.1, 0.0])
+    res = sh(str(ROOT / "scripts/ship_model.py"), str(run), "sample=false", cwd=run)
+    assert res.returncode == 0, res.stderr
+    assert "argmax" in res.stdout
+    res = sh(str(ROOT / "scripts/evaluate.py"), str(run), "episodes=30", cwd=run)
+    assert res.returncode == 0, res.stderr
+    assert "argmax actions" in res.stdout
+    last = json.loads((run / "summary.json").read_text())["evals"][-1]
+    assert last["policy"] == "argmax" and last["mean"] == 0.0, last
+    res = sh(str(ROOT / "scripts/evaluate.py"), str(run), "episodes=30", "sample=true", cwd=run)
+    last = json.loads((run / "summary.json").read_text())["evals"][-1]
+    assert last["policy"] == "sampled" and last["mean"] >= 0.1, last
+
+
+@pytest.mark.parametrize("arg,message", [("sample=maybe", "sample must be true or false"),
+                                         ("episodes=3", "unknown option")])
+def test_ship_model_rejects_a_bad_option_before_touching_the_checkpoint(toy_run, tmp_path, arg, message):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(toy_run, run)
+    before = (run / "checkpoint.pt").read_bytes()
+    res = sh(str(ROOT / "scripts/ship_model.py"), str(run), arg, cwd=run)
+    assert res.returncode != 0 and "Traceback" not in res.stderr and message in res.stderr
+    assert (run / "checkpoint.pt").read_bytes() == before
+
+
 def test_ship_model_refuses_a_run_that_still_resumes(toy_run, tmp_path):
     import shutil
 
