@@ -790,8 +790,19 @@ TARGET_SCORES = {"pong": 18.0}
 ATARI_RUN_COLUMNS = [
     "method", "env", "run", "threads", "seed", "lr", "total_frames", "frames", "hours", "target", "target_frames",
     "target_hours", "target_mean", "stopped_at_score", "best_eval", "best_eval_frames", "evaluations",
-    *_EVAL_FIELDS, "run_dir",
+    *_EVAL_FIELDS, "argmax_target_frames", "argmax_target_hours", "argmax_target_mean", "argmax_frames",
+    "argmax_mean", "argmax_std", "argmax_min", "argmax_max", "argmax_episodes", "run_dir",
 ]
+
+
+def argmax_evaluations(evals, min_episodes: int = FINAL_EVAL_EPISODES) -> list:
+    """The scripts/evaluate.py entries of an A3C run played by the argmax of pi (``"policy":
+    "argmax"``) with >= ``min_episodes`` games, by frames (the checkpoint each played); of two at
+    the same frames the later appended one stands."""
+    entries = [e for e in evals if isinstance(e, dict) and e.get("source") == "evaluate.py"
+               and e.get("policy") == "argmax" and (e.get("episodes") or 0) >= min_episodes] \
+        if isinstance(evals, list) else []
+    return sorted({float(e["frames"]): e for e in entries}.values(), key=lambda e: float(e["frames"]))
 
 
 def atari_runs(runs: pd.DataFrame, targets: dict | None = None, policy: str | None = "sampled") -> pd.DataFrame:
@@ -803,7 +814,12 @@ def atari_runs(runs: pd.DataFrame, targets: dict | None = None, policy: str | No
     ``stopped_at_score``: training ended at that evaluation. ``best_eval``: its best periodic
     evaluation. The final evaluation (the ``eval_*`` fields) is :func:`final_evaluation`'s choice:
     the latest ``scripts/evaluate.py`` entry of >= 30 games with ``policy`` (None: any), else the
-    run's own last one. ``run``: the run directory's name (it tells runs of one setting apart)."""
+    run's own last one. ``run``: the run directory's name (it tells runs of one setting apart).
+
+    The argmax of pi (A3C), a policy the periodic evaluations do not play, from
+    :func:`argmax_evaluations` (scripts/evaluate.py on the run's checkpoints, e.g. the ones its
+    sessions committed): ``argmax_target_*``, the first (by frames) whose mean reached the target,
+    with the training hours of that checkpoint; ``argmax_*``, the one at the most frames. NaN: none."""
     targets = TARGET_SCORES if targets is None else targets
     done = completed_runs(runs)
     done = done[done["env"].isin(set(reference_scores().index))]
@@ -816,6 +832,9 @@ def atari_runs(runs: pd.DataFrame, targets: dict | None = None, policy: str | No
         periodic = own[:-1] if own and own[-1].get("frames") == run["frames"] else own
         first = next((e for e in periodic if pd.notna(target) and float(e["mean"]) >= target), None)
         best = max(periodic, key=lambda e: float(e["mean"]), default=None)
+        greedy = argmax_evaluations(run["evals"])
+        greedy_first = next((e for e in greedy if pd.notna(target) and float(e["mean"]) >= target), None)
+        greedy_last = greedy[-1] if greedy else {}
         rows.append({
             **{c: run[c] for c in ["method", "env", "threads", "seed", "lr", "total_frames", "frames", "run_dir"]},
             "run": Path(run["run_dir"]).name,
@@ -829,6 +848,10 @@ def atari_runs(runs: pd.DataFrame, targets: dict | None = None, policy: str | No
             "best_eval_frames": float(best["frames"]) if best else np.nan,
             "evaluations": len(periodic),
             **final_evaluation(run["evals"], policy=policy),
+            "argmax_target_frames": float(greedy_first["frames"]) if greedy_first else np.nan,
+            "argmax_target_hours": float(greedy_first["wall_time_s"]) / 3600 if greedy_first else np.nan,
+            "argmax_target_mean": float(greedy_first["mean"]) if greedy_first else np.nan,
+            **{f"argmax_{k}": float(greedy_last.get(k, np.nan)) for k in ("frames", "mean", "std", "min", "max", "episodes")},
         })
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in ATARI_RUN_COLUMNS})
@@ -840,8 +863,9 @@ def atari_runs_markdown(table: pd.DataFrame) -> str:
     if table.empty:
         return "(no completed Atari run yet)"
     lines = ["| game | method | run | lr | schedule | trained | hours | first evaluation ≥ target "
-             "| best periodic evaluation | final evaluation: mean ± std [min, max] (games, from) |",
-             "|" + "---|" * 10]
+             "| best periodic evaluation | final evaluation: mean ± std [min, max] (games, from) "
+             "| argmax of π (evaluate.py): first ≥ target; at the most frames |",
+             "|" + "---|" * 11]
     for r in table.itertuples(index=False):
         if pd.isna(r.target):
             reached = "—"
@@ -854,8 +878,16 @@ def atari_runs_markdown(table: pd.DataFrame) -> str:
         final = "—" if pd.isna(r.eval_mean) else (
             f"{r.eval_mean:.1f} ± {r.eval_std:.1f} [{r.eval_min:g}, {r.eval_max:g}] "
             f"({r.eval_episodes:.0f}, {'evaluate.py' if r.eval_source == 'evaluate.py' else 'the run'})")
+        if pd.isna(r.argmax_mean):
+            greedy = "—"
+        else:
+            first = ("—" if pd.isna(r.target) else f"≥ {r.target:g}: not reached" if pd.isna(r.argmax_target_frames)
+                     else f"≥ {r.target:g}: {r.argmax_target_mean:.1f} at {r.argmax_target_frames / 1e6:.2f}M frames, "
+                          f"{r.argmax_target_hours:.2f} h")
+            greedy = (f"{first}; {r.argmax_mean:.1f} ± {r.argmax_std:.1f} [{r.argmax_min:g}, {r.argmax_max:g}] "
+                      f"({r.argmax_episodes:.0f}) at {r.argmax_frames / 1e6:.2f}M")
         lines.append(f"| {r.env} | {r.method} | {r.run} | {r.lr:g} | {frames_label(r.total_frames)} "
-                     f"| {r.frames / 1e6:.2f}M | {r.hours:.2f} | {reached} | {best} | {final} |")
+                     f"| {r.frames / 1e6:.2f}M | {r.hours:.2f} | {reached} | {best} | {final} | {greedy} |")
     return "\n".join(lines)
 
 

@@ -190,6 +190,10 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
         "Final evaluation: the latest scripts/evaluate.py entry of at least 30 games"
         + (f" with policy '{eval_policy}'" if eval_policy else "") + " if there is one, else the run's own final "
         "evaluation.",
+        "Argmax of π (A3C): the run's own evaluations draw actions from π; scripts/evaluate.py sample=false plays "
+        "the argmax instead, on the final checkpoint or on one a session committed (the entry's frames and "
+        "training hours are that checkpoint's). First such entry of at least 30 games reaching the target, by "
+        "frames, and the one at the most frames.",
     ])
 
     written += T.write_table(T.excluded_runs(runs), tables_dir, "excluded_runs",
@@ -239,6 +243,8 @@ def plot_curves(done: pd.DataFrame, fig_dir: Path, k: int) -> list[Path]:
     e.g. a longer schedule, run later); runs of one game that differ in what a lost life means
     (env.terminal_on_life_loss) are drawn solid (terminal) and dashed (not), and each run's own
     evaluations are its white markers (circles; squares for the not-terminal runs when both appear).
+    An A3C run's scripts/evaluate.py games by the argmax of pi (>= 30 games each, on its final and
+    committed checkpoints: T.argmax_evaluations) are filled diamonds joined by a dotted line.
     Seeds of one setting share their legend entry."""
     written = []
     for (method, env), runs in done.groupby(["method", "env"]):
@@ -269,12 +275,17 @@ def plot_curves(done: pd.DataFrame, fig_dir: Path, k: int) -> list[Path]:
                 color = (palette[(n, v)] if not both or len(palette) > 1 else ("C0" if life else "C1"))
                 ax.plot(curve[x] * scale, curve["score_ma"], color=color, lw=1.2, ls="-" if life or not both else "--",
                         label=None if key in labelled else label)
-                evals = T.own_evaluations(evals)
+                evals_all, evals = evals, T.own_evaluations(evals)
                 if evals:  # the run's own evaluations (not later re-evaluations by evaluate.py)
                     ax.plot([e[x] * scale for e in evals], [e["mean"] for e in evals], "o" if life or not both else "s",
                             ms=5, mfc="white", mec=color, mew=1.2, ls="none", zorder=3,
                             label=None if "evals" in labelled else "evaluations (mean of each)")
                     labelled.add("evals")
+                greedy = T.argmax_evaluations(evals_all)
+                if greedy:
+                    ax.plot([e[x] * scale for e in greedy], [e["mean"] for e in greedy], "D:", color=color, ms=4,
+                            lw=0.8, zorder=3, label=None if "argmax" in labelled else "argmax of π (evaluate.py, 30 games)")
+                    labelled.add("argmax")
                 labelled.add(key)
             ax.set(xlabel=xlabel, ylabel=f"training score (mean of last {window} games)", title=f"{method} — {env}")
             ax.legend(fontsize=8)

@@ -799,6 +799,32 @@ def test_curves_of_one_game_with_another_schedule_get_their_own_colour_and_label
     assert len(colors) == 2
 
 
+def test_curves_draw_the_argmax_evaluations_of_a_run_by_frames(tmp_path, monkeypatch):
+    """A run's evaluate.py entries by the argmax of pi (>= 30 games) are one dotted line of diamonds,
+    in frame order, in the run's colour; its own evaluations stay the white circles."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_tables_mod", REPO / "scripts" / "make_tables.py")
+    mt = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mt)
+    d = tmp_path / "run"
+    d.mkdir()
+    pd.DataFrame({"frames": [1e6, 2e6, 3e6], "wall_time_s": [1.0, 2, 3], "actor": 0, "score": [-21.0, -20, -19],
+                  "length": 900}).to_csv(d / "episodes.csv", index=False)
+    greedy = [{"frames": f, "wall_time_s": f / 1e6, "mean": m, "episodes": n, "source": "evaluate.py", "policy": "argmax"}
+              for f, m, n in [(3e6, 20.0, 30), (1e6, 5.0, 30), (2e6, 9.0, 5)]]
+    evals = [{"frames": 2e6, "wall_time_s": 2.0, "mean": -19.0, "episodes": 30}, *greedy]
+    row = {"method": "a3c", "env": "pong", "threads": 2, "seed": 0, "total_frames": 3e6, "lr": 7e-4,
+           "terminal_on_life_loss": False, "run_dir": str(d), "evals": evals}
+    drawn = []
+    monkeypatch.setattr(mt, "_save", lambda fig, path: drawn.append(
+        {ln.get_label(): (list(ln.get_xdata()), list(ln.get_ydata()), ln.get_marker()) for ln in fig.axes[0].lines}) or path)
+    mt.plot_curves(pd.DataFrame([row]), tmp_path, 1)
+    by_frames = drawn[0]
+    assert by_frames["argmax of π (evaluate.py, 30 games)"] == ([1.0, 3.0], [5.0, 20.0], "D")
+    assert by_frames["evaluations (mean of each)"][1] == [-19.0]
+
+
 def test_atari_runs_give_frames_and_hours_to_the_first_evaluation_reaching_the_target(tmp_path):
     """atari_runs: per completed Atari run, the first periodic evaluation >= its target (its
     stop_at_score, else the game's TARGET_SCORES), its best periodic one, and the final evaluation
@@ -815,7 +841,12 @@ def test_atari_runs_give_frames_and_hours_to_the_first_evaluation_reaching_the_t
                               ev(8.3e6, 1.05, 18.2, 30, source="evaluate.py", policy="sampled"),
                               ev(8.3e6, 1.05, 11.0, 30, source="evaluate.py", policy="argmax")]},
         "short": {"status": "completed", "env": "pong", "frames": 8_000_000, "total_frames": 8_000_000,
-                  "evals": [ev(4e6, 0.5, 16.0), ev(8e6, 1.0, 17.9)]},
+                  "evals": [ev(4e6, 0.5, 16.0), ev(8e6, 1.0, 17.9),
+                            # the argmax of pi on its checkpoints, appended out of order; 10 games do not count
+                            ev(8e6, 1.0, 19.0, 30, source="evaluate.py", policy="argmax"),
+                            ev(2e6, 0.25, 20.0, 10, source="evaluate.py", policy="argmax"),
+                            ev(3e6, 0.4, 17.0, 30, source="evaluate.py", policy="argmax"),
+                            ev(6e6, 0.75, 18.5, 30, source="evaluate.py", policy="argmax")]},
         "running": {"status": "running", "env": "pong", "frames": 4e6, "total_frames": 8e6, "evals": []},
         "cartpole": {"status": "completed", "env": "cartpole", "frames": 1000, "total_frames": 1000, "evals": []},
     }
@@ -834,5 +865,11 @@ def test_atari_runs_give_frames_and_hours_to_the_first_evaluation_reaching_the_t
     assert miss["target"] == T.TARGET_SCORES["pong"] and np.isnan(miss["target_frames"])
     assert miss["best_eval"] == 16.0 and miss["evaluations"] == 1  # 8M is its final evaluation, not a periodic one
     assert (miss["eval_source"], miss["eval_mean"]) == ("run", 17.9)
+    # argmax of pi: first >= 18 by frames (6M, not the earlier-appended 8M), and the one at the most frames
+    assert (miss["argmax_target_frames"], miss["argmax_target_hours"], miss["argmax_target_mean"]) == (6e6, 0.75, 18.5)
+    assert (miss["argmax_frames"], miss["argmax_mean"], miss["argmax_episodes"]) == (8e6, 19.0, 30)
+    assert hit["argmax_mean"] == 11.0 and np.isnan(hit["argmax_target_frames"])  # 12.0 then 11.0 at 8.3M: the later
     md = T.atari_runs_markdown(table.reset_index())
     assert "17.5 at 8.00M frames, 1.00 h (training ended there)" in md and "≥ 18: not reached" in md
+    assert "≥ 18: 18.5 at 6.00M frames, 0.75 h; 19.0 ± 1.0 [17, 21] (30) at 8.00M" in md
+    assert "≥ 17: not reached; 11.0 ± 1.0 [9, 13] (30) at 8.30M" in md
