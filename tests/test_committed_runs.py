@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,16 +42,22 @@ def shipped_models():
     return [d for d, s in committed_runs() if s.get("status") == "completed" and (ROOT / d / "checkpoint.pt").is_file()]
 
 
-def test_a_shipped_model_is_committed():
-    assert "results/runs/a3c/pong/threads2-seed0" in shipped_models()
+def test_the_shipped_models_are_committed():
+    """Issue 10's two Pong models: the 50M run's, and the 80M run's, shipped to play the argmax of pi
+    (19.97 in 30 games; README, Results)."""
+    shipped = shipped_models()
+    assert {"results/runs/a3c/pong/threads2-seed0", "results/runs/a3c/pong/threads2-seed1"} <= set(shipped)
+    ckpt = torch.load(ROOT / "results/runs/a3c/pong/threads2-seed1/checkpoint.pt", map_location="cpu", weights_only=False)
+    assert ckpt["eval_sample"] is False and ckpt["stats"] is None and ckpt["frames"] == 80_000_000
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("run", shipped_models())
 def test_a_shipped_model_plays_its_game_with_no_training(tmp_path, run):
     """scripts/evaluate.py plays the committed model as a fresh clone has it, one whole game, on a copy
-    of its directory (evaluate.py appends to summary.json). A Pong model that had not learned loses
-    -21 to -19; the 50M run's model scored 2 to 21 in its 30-game evaluation (no game lost)."""
+    of its directory (evaluate.py appends to summary.json), with the policy it was shipped with. A Pong
+    model that had not learned loses -21 to -19; in their 30-game evaluations the 50M run's model
+    (drawing from pi) scored 2 to 21 and the 80M run's (argmax of pi) 19 to 21: no game lost."""
     copy = tmp_path / "run"
     shutil.copytree(ROOT / run, copy)
     res = subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate.py"), str(copy), "episodes=1"],
