@@ -113,7 +113,7 @@ def test_load_episodes_parses_a_file_once_until_it_changes(tmp_path, monkeypatch
     games.to_csv(run_dir / "episodes.csv", index=False)
     calls = []
     real = pd.read_csv
-    monkeypatch.setattr(T.pd, "read_csv", lambda *a, **kw: calls.append(a[0]) or real(*a, **kw))
+    monkeypatch.setattr(pd, "read_csv", lambda *a, **kw: calls.append(a[0]) or real(*a, **kw))
     T._read_episodes.cache_clear()
     first = T.load_episodes(run_dir)
     first.loc[0, "score"] = 99.0
@@ -508,7 +508,7 @@ BENCH_COLS = ["method", "runtime", "threads", "cores", "env", "agent_steps_per_s
 
 
 def write_bench(path: Path, rows, extra_columns=()) -> Path:
-    """A throughput.csv as scripts/bench.py writes it (the columns tables.py reads, plus extra ones)."""
+    """A throughput.csv as scripts/bench.py writes it (the columns asyncrl.tables reads, plus extra ones)."""
     path.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows, columns=[*BENCH_COLS, *extra_columns]).to_csv(path / "throughput.csv", index=False)
     return path / "throughput.csv"

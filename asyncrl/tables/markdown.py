@@ -1,0 +1,64 @@
+"""Labels shared by the tables (frame budgets, the lost-life setting), Markdown tables, and the
+``name.csv`` + ``name.md`` pair every table is written as."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from .reference import reference_scores
+
+def frames_label(frames) -> str:
+    """A frame count for labels and file names: 20000000 -> "20M", 200000 -> "200k"."""
+    if frames is None or pd.isna(frames):
+        return "?"
+    frames = float(frames)
+    if frames >= 1e6:
+        return f"{frames / 1e6:g}M"
+    if frames >= 1e3:
+        return f"{frames / 1e3:g}k"
+    return f"{frames:g}"
+
+
+def life_label(env: str, terminal_on_life_loss: bool) -> str:
+    """", lost life terminal" / ", lost life not terminal" for Atari games; "" for games without
+    lives (CartPole, toy) unless the setting was on."""
+    if not terminal_on_life_loss and env not in reference_scores().index:
+        return ""
+    return ", lost life " + ("terminal" if terminal_on_life_loss else "not terminal")
+
+
+def _format_cell(value, floatfmt: str) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else ""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "—"
+    if isinstance(value, (float, np.floating)):
+        return format(value, floatfmt)
+    return str(value)
+
+
+def to_markdown(df: pd.DataFrame, floatfmt: str = ".1f") -> str:
+    """A GitHub Markdown table of ``df`` (its index is not written): floats as ``floatfmt``,
+    missing values as ``—``, booleans as ``yes``/blank."""
+    lines = ["| " + " | ".join(str(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(_format_cell(v, floatfmt) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def write_table(df: pd.DataFrame, out_dir: str | Path, name: str, title: str,
+                body: str | None = None, notes: Iterable[str] = ()) -> list[Path]:
+    """Write ``OUT/name.csv`` (``df`` as is) and ``OUT/name.md`` (title, ``body`` — default
+    :func:`to_markdown` of ``df`` — and notes as a list). Returns both paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = out_dir / f"{name}.csv", out_dir / f"{name}.md"
+    df.to_csv(csv_path, index=False)
+    text = [f"# {title}", "", body if body is not None else to_markdown(df), ""]
+    text += [f"- {note}" for note in notes]
+    md_path.write_text("\n".join(text).rstrip() + "\n", encoding="utf-8")
+    return [csv_path, md_path]

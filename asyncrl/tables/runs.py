@@ -1,0 +1,118 @@
+"""Run directories and their training games: ``summary.json`` files found below a runs root,
+the completed ones apart from the rest, each run's ``episodes.csv`` and its moving average."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+EPISODE_COLUMNS = ["frames", "wall_time_s", "actor", "score", "length"]
+
+# The summary fields every table relies on; a summary missing one still loads (as NaN).
+SUMMARY_COLUMNS = [
+    "method", "env", "threads", "seed", "runtime", "status", "cores", "total_frames", "frames",
+    "wall_time_s", "frames_per_s", "final_score", "lr", "network", "frame_skip", "eval_protocol",
+    "terminal_on_life_loss", "evals", "run_dir",
+]
+
+_INT_COLUMNS = ["threads", "seed", "cores", "total_frames", "frames", "frame_skip"]
+
+
+def load_runs(root: str | Path) -> pd.DataFrame:
+    """One row per run directory below ``root``: the fields of its ``summary.json`` plus ``run_dir``.
+
+    Runs are found by globbing ``**/summary.json``, so the directory layout does not matter. A
+    summary that cannot be parsed (e.g. caught mid-write) becomes a row with status
+    ``unreadable`` so that :func:`excluded_runs` lists it instead of it silently vanishing.
+    Integer fields use pandas' nullable ``Int64``; a missing ``status`` reads as ``unknown``.
+    """
+    rows = []
+    for path in sorted(Path(root).glob("**/summary.json")):
+        try:
+            summary = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            summary = {"status": "unreadable", "error": str(err)}
+        summary["run_dir"] = str(path.parent)
+        rows.append(summary)
+    runs = pd.DataFrame(rows)
+    runs = runs.reindex(columns=list(dict.fromkeys([*SUMMARY_COLUMNS, *runs.columns])))
+    for col in _INT_COLUMNS:
+        runs[col] = pd.to_numeric(runs[col], errors="coerce").round().astype("Int64")
+    for col in ["wall_time_s", "frames_per_s", "final_score", "lr"]:
+        runs[col] = pd.to_numeric(runs[col], errors="coerce").astype(float)
+    runs["status"] = runs["status"].fillna("unknown").astype(object)
+    runs["runtime"] = runs["runtime"].fillna("unknown").astype(object)
+    # runs written before the option existed never ended learning at a lost life
+    runs["terminal_on_life_loss"] = [v is True or v == 1 for v in runs["terminal_on_life_loss"]]
+    return runs
+
+
+def protocol_label(runs: pd.DataFrame) -> str:
+    """The protocols of a set of Atari runs, for table titles and notes: evaluation starts and what
+    a lost life meant for learning, e.g. "noop_starts_30, lost life not terminal"."""
+    if runs.empty:
+        return "no-op starts"
+    labels = sorted({
+        f"{r.eval_protocol}, lost life {'terminal' if r.terminal_on_life_loss else 'not terminal'}"
+        for r in runs.itertuples() if isinstance(r.eval_protocol, str)
+    })
+    return "; ".join(labels) or "no-op starts"
+
+
+def completed_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs whose status is ``completed``: the only ones any table averages."""
+    return runs[runs["status"] == "completed"].reset_index(drop=True)
+
+
+def excluded_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs left out of every table (status other than ``completed``: failed, interrupted,
+    running, unreadable, ...), with how far each got (``frames`` of ``total_frames``)."""
+    cols = ["method", "env", "threads", "seed", "runtime", "status", "frames", "total_frames", "run_dir"]
+    return runs.loc[runs["status"] != "completed", cols].reset_index(drop=True)
+
+
+def load_episodes(run_dir: str | Path) -> pd.DataFrame:
+    """The training games of one run (``episodes.csv``), ordered by the global frame counter.
+
+    Ties in ``frames`` (two actor-learners finishing at the same counter value) are broken by
+    ``wall_time_s``. A run without the file gives an empty frame with the usual columns.
+    """
+    path = Path(run_dir) / "episodes.csv"
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in EPISODE_COLUMNS})
+    # make_tables reads a run's games for several tables and figures: parse the file once (again
+    # when it changed, as a running run's file does), and hand each caller its own copy
+    return _read_episodes(str(path.resolve()), st.st_mtime_ns, st.st_size).copy()
+
+
+@functools.lru_cache(maxsize=256)
+def _read_episodes(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
+    episodes = pd.read_csv(path)
+    return episodes.sort_values(["frames", "wall_time_s"], kind="mergesort").reset_index(drop=True)
+
+
+def moving_average(episodes: pd.DataFrame, k: int = 10) -> pd.DataFrame:
+    """Moving average of the training score over the last ``k`` finished games, ordered by frames.
+
+    One row per game that completes a full window (the first ``k - 1`` games have none, so one lucky
+    early game cannot count as reaching a score): columns ``frames``, ``wall_time_s`` (of that
+    game's end) and ``score_ma``. Each window's mean is computed on its own values, so identical
+    windows give bit-identical averages.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if len(episodes) < k:
+        return pd.DataFrame({"frames": [], "wall_time_s": [], "score_ma": []}, dtype=float)
+    scores = episodes["score"].to_numpy(dtype=float)
+    windows = np.lib.stride_tricks.sliding_window_view(scores, k)
+    return pd.DataFrame({
+        "frames": episodes["frames"].to_numpy(dtype=float)[k - 1:],
+        "wall_time_s": episodes["wall_time_s"].to_numpy(dtype=float)[k - 1:],
+        "score_ma": windows.mean(axis=1),
+    })
