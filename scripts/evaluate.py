@@ -24,25 +24,14 @@ USAGE = "usage: python scripts/evaluate.py <run dir> [episodes=N] [video=true|fa
 
 
 def parse(argv):
-    if not argv or "=" in argv[0]:
-        raise SystemExit(USAGE)
-    opts = {"episodes": 30, "video": False, "seed": 12345, "sample": None}
-    for arg in argv[1:]:
-        key, sep, value = arg.partition("=")
-        if not sep or key not in opts:
-            raise SystemExit(f"evaluate.py: error: unknown option '{arg}'\n{USAGE}")
-        if key in ("video", "sample"):
-            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise SystemExit(f"evaluate.py: error: {key} must be true or false (got '{value}')")
-            opts[key] = value.lower() in ("true", "1", "yes")
-        else:
-            try:
-                opts[key] = int(value)
-            except ValueError:
-                raise SystemExit(f"evaluate.py: error: {key} must be an integer (got '{value}')") from None
+    from asyncrl.script_options import parse_run_options
+
+    run_dir, opts = parse_run_options(
+        "evaluate.py", USAGE, argv, defaults={"episodes": 30, "video": False, "seed": 12345, "sample": None},
+        kinds={"episodes": int, "video": bool, "seed": int, "sample": bool})
     if opts["episodes"] < 1:
         raise SystemExit("evaluate.py: error: episodes must be >= 1")
-    return Path(argv[0]), opts
+    return run_dir, opts
 
 
 class Mp4Writer:
@@ -70,6 +59,7 @@ def main(argv=None) -> int:
 
     from asyncrl import results
     from asyncrl.evaluation import EVAL_RANK, evaluate, summarize
+    from asyncrl.methods import get_method
     from asyncrl.runtime.trainer import build_model
 
     run_dir, opts = parse(sys.argv[1:] if argv is None else argv)
@@ -79,7 +69,8 @@ def main(argv=None) -> int:
             raise SystemExit(f"evaluate.py: error: {f} not found (is {run_dir} a run directory?)")
     torch.set_num_threads(1)
     cfg = OmegaConf.load(config)
-    if opts["sample"] is not None and cfg.method.name not in ("a3c", "a3c_lstm"):
+    has_pi = get_method(cfg.method.name).policy_head
+    if opts["sample"] is not None and not has_pi:
         raise SystemExit(f"evaluate.py: error: sample= is for A3C runs (this run is {cfg.method.name})")
     ckpt = results.load_checkpoint(ckpt_path)
     shipped_sample = ckpt.get("eval_sample")  # the policy a shipped model plays (scripts/ship_model.py)
@@ -97,7 +88,7 @@ def main(argv=None) -> int:
     stats = summarize(scores)
     entry = {"frames": int(ckpt["frames"]), "wall_time_s": float(ckpt["wall_time_s"]), **stats,
              "source": "evaluate.py", "seed": opts["seed"]}
-    if cfg.method.name in ("a3c", "a3c_lstm"):
+    if has_pi:
         entry["policy"] = "sampled" if cfg.method.get("eval_sample", True) else "argmax"
     summary = results.read_json(run_dir / "summary.json")
     if summary is not None:

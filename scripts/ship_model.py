@@ -27,31 +27,23 @@ except ImportError:  # running from a source checkout without an install
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 USAGE = "usage: python scripts/ship_model.py <run dir> [sample=true|false]"
-TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
 
 def main(argv=None) -> int:
     from asyncrl import results
+    from asyncrl.methods import get_method
+    from asyncrl.script_options import parse_run_options
 
-    argv = sys.argv[1:] if argv is None else argv
-    if not 1 <= len(argv) <= 2 or "=" in argv[0]:
-        raise SystemExit(USAGE)
-    sample = None
-    if len(argv) == 2:
-        key, _, value = argv[1].partition("=")
-        if key != "sample":
-            raise SystemExit(f"ship_model.py: error: unknown option '{argv[1]}'\n{USAGE}")
-        if value.lower() not in TRUE + FALSE:
-            raise SystemExit(f"ship_model.py: error: sample must be true or false (got '{value}')")
-        sample = value.lower() in TRUE
-    run_dir = Path(argv[0])
+    run_dir, opts = parse_run_options("ship_model.py", USAGE, sys.argv[1:] if argv is None else argv,
+                                      defaults={"sample": None}, kinds={"sample": bool})
+    sample = opts["sample"]
     ckpt_path, summary = run_dir / "checkpoint.pt", results.read_json(run_dir / "summary.json")
     if summary is None or not ckpt_path.exists():
         raise SystemExit(f"ship_model.py: error: {run_dir} has no summary.json and checkpoint.pt (is it a run directory?)")
     if summary.get("status") != "completed":
         raise SystemExit(f"ship_model.py: error: {run_dir} is {summary.get('status')!r}, not completed: "
                          "its checkpoint is what its command resumes from")
-    if sample is not None and summary.get("method") not in ("a3c", "a3c_lstm"):
+    if sample is not None and not get_method(summary.get("method")).policy_head:
         raise SystemExit(f"ship_model.py: error: sample= is for A3C runs (this run is {summary.get('method')})")
     before = ckpt_path.stat().st_size
     ckpt = results.load_checkpoint(ckpt_path)

@@ -142,6 +142,53 @@ def test_evaluate_bad_input(toy_run, args):
     assert "usage" in res.stderr or "error" in res.stderr
 
 
+def test_run_options_parse_every_kind_and_refuse_the_rest():
+    from asyncrl.script_options import parse_run_options
+
+    defaults, kinds = {"n": 3, "flag": None}, {"n": int, "flag": bool}
+    parse = lambda *argv: parse_run_options("p.py", "usage: p.py <run dir>", list(argv), defaults, kinds)  # noqa: E731
+    assert parse("run") == (Path("run"), {"n": 3, "flag": None})
+    assert parse("run", "n=7", "flag=YES")[1] == {"n": 7, "flag": True}
+    assert parse("run", "flag=0")[1]["flag"] is False
+    assert defaults == {"n": 3, "flag": None}  # the caller's defaults are not written to
+    for argv, message in [((), "usage: p.py"), (("n=1",), "usage: p.py"),
+                          (("run", "m=1"), "p.py: error: unknown option 'm=1'"),
+                          (("run", "n"), "p.py: error: unknown option 'n'"),
+                          (("run", "n=x"), "p.py: error: n must be an integer (got 'x')"),
+                          (("run", "flag=maybe"), "p.py: error: flag must be true or false (got 'maybe')")]:
+        with pytest.raises(SystemExit) as e:
+            parse(*argv)
+        assert str(e.value).startswith(message), (argv, e.value)
+
+
+def test_sample_is_refused_for_a_method_without_a_policy_head(toy_run, tmp_path):
+    """A run of a value-based method (its summary and config say so): both scripts refuse sample=
+    before touching the checkpoint."""
+    import shutil
+
+    from omegaconf import OmegaConf
+
+    run = tmp_path / "run"
+    shutil.copytree(toy_run, run)
+    s = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**s, "method": "one_step_q"}))
+    cfg = OmegaConf.load(run / "config.yaml")
+    cfg.method.name = "one_step_q"
+    OmegaConf.save(cfg, run / "config.yaml")
+    before = (run / "checkpoint.pt").read_bytes()
+    for script in ("ship_model.py", "evaluate.py"):
+        res = sh(str(ROOT / "scripts" / script), str(run), "sample=false", cwd=run)
+        assert res.returncode != 0 and "Traceback" not in res.stderr, res.stderr
+        assert "sample= is for A3C runs (this run is one_step_q)" in res.stderr, res.stderr
+    assert (run / "checkpoint.pt").read_bytes() == before
+
+
+def test_only_the_methods_with_a_policy_head_take_sample():
+    from asyncrl.methods import METHODS
+
+    assert {name for name, cls in METHODS.items() if cls.policy_head} == {"a3c", "a3c_lstm"}
+
+
 @pytest.mark.atari
 def test_evaluate_records_an_atari_video(tmp_path):
     res = sh("-m", "asyncrl", "env=pong", "threads=1", "total_frames=2000", "eval.episodes=0",

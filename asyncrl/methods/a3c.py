@@ -40,6 +40,7 @@ def entropy(log_probs: torch.Tensor):
 class A3C(Method):
     name = "a3c"
     value_head = True
+    policy_head = True
     stat_keys = ("policy_loss", "value_loss", "entropy")
 
     def __init__(self, cfg, n_actions, rank, seed):

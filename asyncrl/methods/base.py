@@ -40,6 +40,7 @@ class Method:
 
     name = "base"
     value_head = True  # the network has a state-value output (actor-critic)
+    policy_head = False  # the head gives pi's logits: evaluation draws from pi or takes its argmax (eval_sample)
     uses_target_net = False  # the runtime keeps a shared theta- refreshed every I_target frames
     needs_next_action = False  # the runtime asks `act` in s_T and executes that action next
     stat_keys: Tuple[str, ...] = ()  # the per-rollout statistics `loss` returns (metrics.csv columns)

@@ -1,0 +1,32 @@
+"""The command line of the scripts that take a run directory and ``key=value`` options
+(``scripts/evaluate.py``, ``scripts/ship_model.py``): one parser, one set of error lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+def parse_run_options(prog: str, usage: str, argv: list[str], defaults: dict, kinds: dict) -> tuple[Path, dict]:
+    """``<run dir> [key=value ...]`` -> (run dir, options). ``kinds[key]`` is ``bool`` (true/false,
+    1/0, yes/no, any case) or ``int``; a key not in ``defaults`` is refused. Every error is one line
+    ``<prog>: error: ...`` (the usage line for a missing run directory), raised as SystemExit before
+    the caller touches anything."""
+    if not argv or "=" in argv[0]:
+        raise SystemExit(usage)
+    opts = dict(defaults)
+    for arg in argv[1:]:
+        key, sep, value = arg.partition("=")
+        if not sep or key not in defaults:
+            raise SystemExit(f"{prog}: error: unknown option '{arg}'\n{usage}")
+        if kinds[key] is bool:
+            if value.lower() not in TRUE + FALSE:
+                raise SystemExit(f"{prog}: error: {key} must be true or false (got '{value}')")
+            opts[key] = value.lower() in TRUE
+        else:
+            try:
+                opts[key] = kinds[key](value)
+            except ValueError:
+                raise SystemExit(f"{prog}: error: {key} must be an integer (got '{value}')") from None
+    return Path(argv[0]), opts
