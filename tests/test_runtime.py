@@ -466,6 +466,36 @@ def test_a_slow_evaluation_delays_the_next_ones_but_skips_none(compose_cfg, tmp_
     assert len(set(played)) == len(played)  # one seed per evaluation
 
 
+def test_a_checkpoint_never_holds_an_evaluation_both_recorded_and_pending(compose_cfg, tmp_path, monkeypatch):
+    """The evaluator records an evaluation while the watch loop may be writing a checkpoint: at any
+    moment after its scores are recorded, a checkpoint must list it as recorded and not as pending
+    (a resumed run would play it a second time). Here a checkpoint is taken at the first moment the
+    run shows the evaluation (its log line), from the evaluator thread itself."""
+    cfg = compose_cfg("env=toy", "logger.progress=false", "runtime=thread", "threads=1", "total_frames=4000",
+                      "method.name=tests.fakes:CountingMethod", "eval.episodes=1", "eval.interval_frames=2000")
+    tr = Trainer(cfg, tmp_path)
+    seen = []
+
+    class Log:
+        def evaluation(self, trainer, entry):
+            payload = trainer.checkpoint_payload(entry["frames"], 1.0)
+            seen.append(([e["frames"] for e in payload["evals"]], [p["frames"] for p in payload["pending_evals"]]))
+
+        def message(self, text):
+            pass
+
+    tr.run_log = Log()
+    both_due = threading.Event()
+    monkeypatch.setattr(tr, "_evaluate_in_process", lambda snapshot, seed: both_due.wait(60) and [1.0])
+    for frames in (2000, 4000):
+        snapshot = {k: v.detach().clone() for k, v in tr.model.state_dict().items()}
+        tr._queue_eval((frames, 1.0, snapshot, tr._eval_seed()))
+    both_due.set()  # the first evaluation finishes once the second one waits its turn
+    tr._wait_eval()
+    assert seen == [([2000], [4000]), ([2000, 4000], [])], seen
+    assert tr._checkpointed_evals == (2, 0)
+
+
 def test_an_evaluation_a_stop_interrupts_is_kept_in_the_checkpoint_and_played_on_resume(compose_cfg, tmp_path,
                                                                                         monkeypatch):
     """Stopping a run (SIGTERM, the end of a session) while a periodic evaluation is due or playing

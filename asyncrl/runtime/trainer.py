@@ -92,6 +92,7 @@ class Trainer:
             for t in (checkpoint or {}).get("pending_evals") or []]
         self._evals_started = len(self.evals) + len(self._eval_unfinished)  # seeded so far, restored ones included
         self._said_behind = False  # "evaluations fall behind" said once
+        self._checkpointed_evals: Optional[tuple] = None  # (recorded, pending) in the last checkpoint payload
         self._lock = threading.Lock()  # evals list and summary writes, shared with the eval thread
         self._cancel_eval = threading.Event()  # set when the run stops early: drop the evaluation
         self.stop_signal: Optional[int] = None  # SIGTERM or SIGUSR2, if one stopped the run
@@ -139,17 +140,21 @@ class Trainer:
             "lr": linear_lr(self.cfg.method.lr, frames, self.total_frames),  # the LR at T (informative)
             "seed": int(self.cfg.seed),
             "wall_time_s": wall,  # training wall time so far; a resumed run adds its own to it
-            "evals": list(self.evals),
-            "pending_evals": self._pending_evals(),
+            **self._evals_and_pending(),
             "config": OmegaConf.to_container(self.cfg, resolve=True),
         }
 
-    def _pending_evals(self) -> List[Dict[str, Any]]:
-        """The evaluations due but not recorded (a stop cancelled them, or they wait their turn):
-        their snapshot and seed, so that a resumed run plays exactly them."""
+    def _evals_and_pending(self) -> Dict[str, Any]:
+        """The recorded evaluations, and those due but not recorded (a stop cancelled them, or they
+        wait their turn) with their snapshot and seed, so that a resumed run plays exactly them. Read
+        together under the lock the evaluator records under, so a checkpoint never holds one evaluation
+        in both (a resumed run would play it again). Remembers their sizes in `_checkpointed_evals`."""
         with self._lock:
-            return [{"frames": f, "wall_time_s": w, "model": snap, "seed": seed}
-                    for f, w, snap, seed in self._eval_unfinished]
+            evals = list(self.evals)
+            pending = [{"frames": f, "wall_time_s": w, "model": snap, "seed": seed}
+                       for f, w, snap, seed in self._eval_unfinished]
+        self._checkpointed_evals = (len(evals), len(pending))
+        return {"evals": evals, "pending_evals": pending}
 
     def save_checkpoint(self, frames: int, wall: float) -> bool:
         """Write checkpoint.pt atomically, unless theta has gone non-finite: then the last good
@@ -257,10 +262,9 @@ class Trainer:
         if status != "failed":
             # a failed run keeps its last good checkpoint (its parameters may be non-finite)
             self.save_checkpoint(model_frames, model_wall)
-        saved = (len(self.evals), len(self._eval_unfinished))
         try:
             self._wait_eval()
-            if status != "failed" and (len(self.evals), len(self._eval_unfinished)) != saved:
+            if status != "failed" and (len(self.evals), len(self._eval_unfinished)) != self._checkpointed_evals:
                 self.save_checkpoint(model_frames, model_wall)  # evaluations recorded meanwhile: the checkpoint says so
             if status == "completed" and cfg.eval.final and cfg.eval.episodes > 0:
                 log.message("final evaluation ...")
@@ -368,9 +372,13 @@ class Trainer:
         nor kept: the run's model is the one that scored (see _run)."""
         while (task := self._eval_tasks.get()) is not None:
             past_score = self.reached is not None and task[0] > self.reached["frames"]
-            if not self._eval_cancelled() and (past_score or self._evaluate(*task)):
+            if self._eval_cancelled():
+                continue
+            if past_score:
                 with self._lock:
                     self._eval_unfinished = [t for t in self._eval_unfinished if t is not task]
+            else:
+                self._evaluate(*task)  # recording its scores takes it off _eval_unfinished
 
     def _wait_eval(self) -> None:
         """Let the evaluator finish the evaluations already due (none once the run is cancelled)."""
@@ -395,8 +403,10 @@ class Trainer:
         if scores is None:
             return False
         entry = {"frames": frames, "wall_time_s": round(wall, 3), **summarize(scores)}
-        with self._lock:
+        with self._lock:  # recorded and no longer due, in one step (see _evals_and_pending)
             self.evals.append(entry)
+            if snapshot is not None:
+                self._eval_unfinished = [t for t in self._eval_unfinished if t[2] is not snapshot]
         self.run_log.evaluation(self, entry)
         target = cfg.get("stop_at_score")
         if snapshot is not None and target is not None and self.reached is None and entry["mean"] >= target:
