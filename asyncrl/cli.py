@@ -344,7 +344,12 @@ def main() -> None:
     except (ConfigError, HydraException, OmegaConfBaseException) as exc:
         print(f"asyncrl: error: {_one_line(exc)}", file=sys.stderr)
         sys.exit(2)
-    except (KeyboardInterrupt, SystemExit):
+    except KeyboardInterrupt:
+        # a Ctrl-C outside a run's training, which handles its own (e.g. between a sweep's jobs, while
+        # the next one sets up): runs write atomically, so the same command resumes
+        print("asyncrl: stopped by Ctrl-C; the same command resumes", file=sys.stderr)
+        sys.exit(130)
+    except SystemExit:
         raise
     except Exception as exc:
         if type(exc).__name__ == "UncompletedJobError":  # submitit: a SLURM job ended without a result

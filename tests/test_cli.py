@@ -211,6 +211,21 @@ def _stop(proc, sig, children):
     assert not _alive(children)
 
 
+def test_a_ctrl_c_outside_training_is_one_line_and_exit_130(monkeypatch, capsys):
+    """A Ctrl-C that lands while no run trains (between a sweep's jobs: the next run's set-up, where
+    a stopped sweep once printed a KeyboardInterrupt traceback) ends the command with one line."""
+    from asyncrl import cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "hydra_main", interrupted)
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    err = capsys.readouterr().err
+    assert e.value.code == 130 and err == "asyncrl: stopped by Ctrl-C; the same command resumes\n", err
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_stops_cleanly(tmp_path, sig):
