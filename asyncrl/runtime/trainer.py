@@ -376,9 +376,14 @@ class Trainer:
                 continue
             if past_score:
                 with self._lock:
-                    self._eval_unfinished = [t for t in self._eval_unfinished if t is not task]
+                    self._drop_unfinished(task[2])
             else:
                 self._evaluate(*task)  # recording its scores takes it off _eval_unfinished
+
+    def _drop_unfinished(self, snapshot: Dict[str, torch.Tensor]) -> None:
+        """The evaluation of `snapshot` is recorded or dropped: no longer due. The caller holds
+        self._lock (recording it and dropping it are one step: see _evals_and_pending)."""
+        self._eval_unfinished = [t for t in self._eval_unfinished if t[2] is not snapshot]
 
     def _wait_eval(self) -> None:
         """Let the evaluator finish the evaluations already due (none once the run is cancelled)."""
@@ -406,7 +411,7 @@ class Trainer:
         with self._lock:  # recorded and no longer due, in one step (see _evals_and_pending)
             self.evals.append(entry)
             if snapshot is not None:
-                self._eval_unfinished = [t for t in self._eval_unfinished if t[2] is not snapshot]
+                self._drop_unfinished(snapshot)
         self.run_log.evaluation(self, entry)
         target = cfg.get("stop_at_score")
         if snapshot is not None and target is not None and self.reached is None and entry["mean"] >= target:
