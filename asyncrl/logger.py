@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from .results import EPISODE_COLUMNS, METRIC_COLUMNS, CsvLog, read_json, versions, write_json
+from .results import EPISODE_COLUMNS, METRIC_COLUMNS, CsvLog, cpu, read_json, versions, write_json
 
 
 class WandbLogger:
@@ -61,6 +61,7 @@ class RunLog:
             "runtime": cfg.runtime,
             "total_frames": int(cfg.total_frames),
             "cores": cores,
+            "cpu": cpu(),
             "lr": float(cfg.method.lr),
             "network": cfg.method.network or cfg.env.network,
             "optimizer": cfg.method.optimizer,

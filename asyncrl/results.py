@@ -176,6 +176,23 @@ def versions() -> Dict[str, Optional[str]]:
     return out
 
 
+def cpu(cpuinfo: str | Path = "/proc/cpuinfo") -> Optional[str]:
+    """The host's processor as "model name, cache size" from /proc/cpuinfo (e.g. "AMD EPYC, 512 KB
+    cache"), else platform.processor(), else None: wall-clock figures (training hours, frames/s,
+    benchmarks) hold for the host they were taken on, so summaries and benchmarks name it."""
+    fields: Dict[str, str] = {}
+    try:
+        for line in Path(cpuinfo).read_text().splitlines():
+            key, sep, value = line.partition(":")
+            if sep and key.strip() in ("model name", "cache size") and value.strip():
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    if "model name" in fields:
+        return fields["model name"] + (f", {fields['cache size']} cache" if "cache size" in fields else "")
+    return platform.processor() or None
+
+
 def git_commit() -> Optional[str]:
     here = Path(__file__).resolve().parent
     try:

@@ -477,7 +477,9 @@ def _rescale(rows: list) -> list:
 
 def summarize(results: dict, args, started: str = "") -> list:
     """One row per configuration: medians over its repeats. `results` maps Config -> runs."""
-    rows = []
+    from asyncrl.results import cpu
+
+    rows, host = [], cpu()  # every row is measured here, peer rows too
     for cfg, runs in results.items():
         if not runs:
             continue
@@ -488,6 +490,7 @@ def summarize(results: dict, args, started: str = "") -> list:
         overrides = [*(f"{k}={v}" for k, v in cfg.overrides), *args.set] if cfg.kind == "ours" else []
         rows.append({
             "method": cfg.method, "runtime": cfg.runtime, "threads": cfg.threads, "cores": runs[0]["cores"],
+            "cpu": host,
             "env": args.env, "frames": args.frames, "repeats": len(runs),
             "agent_steps_per_s": med["steps_per_s"],
             "frames_per_s": med["frames_per_s"],
@@ -577,6 +580,16 @@ def _eval_text(r) -> str:
             + " (medians over repeats)")
 
 
+def machine(rows: list) -> str:
+    """The Machine line's host: "<cpu>, <n> cores", each host once (rows merged by --update may come
+    from another); "cpu not recorded" for rows that predate the cpu column."""
+    hosts = []
+    for r in rows:
+        h = f"{r.get('cpu') or 'cpu not recorded'}, {r.get('cores') or '?'} cores"
+        hosts += [h] if h not in hosts else []
+    return "; ".join(hosts) or "?"
+
+
 def markdown(rows: list, args, started: str, failures=()) -> str:
     v = next(({k[2:]: val for k, val in r.items() if k.startswith("v_") and val not in (None, "")}
               for r in rows if r.get("kind", "ours") == "ours"), {})
@@ -585,7 +598,7 @@ def markdown(rows: list, args, started: str, failures=()) -> str:
     head = [
         f"# Throughput: {args.env}, {args.frames:,} frames per run, median of {args.repeats}",
         "",
-        f"Machine: {rows[0]['cores'] if rows else '?'} cores; "
+        f"Machine: {machine(rows)}; "
         + ("" if args.update else f"started {started}; ")
         + "load: the 1-min load average before each run; other load: cores' worth of CPU used by "
         "processes other than the benchmark's during the run (/proc/stat busy time minus the benchmark's "

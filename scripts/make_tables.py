@@ -123,7 +123,7 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
     scaling = T.bench_scaling(bench, bench_max_load, bench_max_other_load)
     atari_by_game = by_game[by_game["env"].isin(T.reference_scores().index)]
     composed = T.composed_speedup(atari_by_game, scaling)
-    csvs = sorted(set(composed["bench_csv"].dropna()))
+    csvs = [f"{path} ({T.bench_host(composed, path)})" for path in sorted(set(composed["bench_csv"].dropna()))]
     written += T.write_table(composed, tables_dir, "table2_atari",
                              "Atari speedup by number of actor-learners: composed from two factors "
                              "(paper Table 2 layout)",

@@ -201,7 +201,10 @@ def test_summarize_write_read_and_targets_from_csv(tmp_path):
         [(t["met"], t["measured"]) for t in bench.targets(rows)]
     assert all(t["met"] == "yes" for t in bench.targets(back))
 
+    from asyncrl.results import cpu
+    assert {r["cpu"] for r in back} == {cpu()} and {r["cpu"] for r in rows} == {cpu()}  # this host, every row
     md = bench.markdown(rows, args, "2026-11-26 12:00 UTC")
+    assert f"Machine: {cpu()}, 2 cores; started" in md
     assert "| pfrl-0.4.0 a3c | process | 2 | 1,021 |" in md and "pfrl 0.4.0, gym 0.24.1" in md
     assert "--preset targets --peer-python /x/bin/python" in md
     assert "threads 2: 5 evaluations completed per run, the first due at 0.3 s; measured window 2.0-30.5 s" in md
@@ -387,3 +390,12 @@ def test_a_run_counts_its_own_processes_cpu_as_its_own(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "_machine_busy_s", lambda: bench._own_cpu_s() + next(extra))
     rc, _, elapsed, _, (_, others) = bench._run_polled(burn, tmp_path / "burn.log", lambda pid: False)
     assert rc == 0 and others == pytest.approx(0.5 / elapsed, rel=1e-3)  # the counters are read µs apart
+
+
+def test_the_machine_line_names_each_host_once():
+    """Rows merged with --update may come from another host, or predate the cpu column."""
+    rows = [{"cpu": "AMD EPYC, 512 KB cache", "cores": 2}, {"cpu": "AMD EPYC, 512 KB cache", "cores": 2},
+            {"cpu": None, "cores": 2}, {"cpu": "Intel Xeon, 32 MB cache", "cores": 2}]
+    assert bench.machine(rows) == ("AMD EPYC, 512 KB cache, 2 cores; cpu not recorded, 2 cores; "
+                                   "Intel Xeon, 32 MB cache, 2 cores")
+    assert bench.machine(rows[:1]) == "AMD EPYC, 512 KB cache, 2 cores"

@@ -90,7 +90,7 @@ def test_tiny_run_writes_a_valid_run_directory(tmp_path):
     assert str(Path("runs/a3c/toy/threads2-seed0")) in res.stdout
     s = json.loads((run / "summary.json").read_text())
     for key in ("method", "env", "threads", "seed", "runtime", "total_frames", "frames", "wall_time_s",
-                "frames_per_s", "cores", "status", "final_score", "evals", "versions"):
+                "frames_per_s", "cores", "cpu", "status", "final_score", "evals", "versions"):
         assert key in s, key
     assert s["status"] == "completed" and s["frames"] == 3000 and s["threads"] == 2
     assert s["evals"][-1]["episodes"] == 3 and s["final_score"] == s["evals"][-1]["mean"]

@@ -755,3 +755,14 @@ def test_a_process_the_trainer_spawns_flushes_subnormals():
     torch.set_flush_denormal(False)
     with mp.get_context("spawn").Pool(1, initializer=trainer_child_setup) as pool:
         assert pool.apply(_flushes_subnormals) is True
+
+
+def test_cpu_names_the_processor_from_cpuinfo(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC 7B13\ncache size\t: 512 KB\n\n"
+                    "processor\t: 1\nmodel name\t: AMD EPYC 7B13\ncache size\t: 512 KB\n")
+    assert results.cpu(info) == "AMD EPYC 7B13, 512 KB cache"
+    info.write_text("processor\t: 0\nmodel name\t: Apple M2\n")
+    assert results.cpu(info) == "Apple M2"
+    import platform
+    assert results.cpu(tmp_path / "missing") == (platform.processor() or None)

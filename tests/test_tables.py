@@ -631,6 +631,15 @@ def test_composed_table2_cells(tmp_path):
     assert lines[a3c + 3].endswith("| 1.00 | 3.00 | 3.75* |") and "measured wall clock" in lines[a3c + 3]
     assert lines[a3c + 4] == "| a3c (paper) | 7 games, 16 cores | speedup | 1.0 | 2.1 | 3.7 |"
 
+    # the host: this CSV predates bench.py's cpu column; one that has it is named in the notes
+    csv = cell(table, "a3c", 2, "bench_csv")
+    assert cell(table, "a3c", 2, "bench_cpu") is None and T.bench_host(table, csv) == "host not recorded, 2 cores"
+    hosted = tmp_path / "hosted"
+    write_bench(hosted, [("a3c", "process", 1, 2, "pong", 500, 0.2, "AMD EPYC, 512 KB cache"),
+                         ("a3c", "process", 2, 2, "pong", 900, 0.4, "AMD EPYC, 512 KB cache")], extra_columns=["cpu"])
+    named = T.composed_speedup(by_game, T.bench_scaling(T.load_bench(hosted)))
+    assert T.bench_host(named, cell(named, "a3c", 2, "bench_csv")) == "AMD EPYC, 512 KB cache, 2 cores"
+
     # no bench row for a cell: composed is empty, the measured speedup stays
     bare = T.composed_speedup(by_game, T.bench_scaling(T.load_bench(tmp_path / "none")))
     assert np.isnan(cell(bare, "a3c", 2, "composed_speedup")) and cell(bare, "a3c", 2, "measured_speedup") == 3.0
@@ -653,6 +662,7 @@ def test_make_tables_writes_the_methods_and_atari_tables_and_figures(tmp_path):
     assert Path(cell(atari, "a3c", 2, "bench_csv")) == bench / "pong" / "throughput.csv"
     atari_md = (out / "tables" / "table2_atari.md").read_text()
     assert "| 1.00 | 2.70 | 3.00* |" in atari_md and "measured wall clock" in atari_md
+    assert f"CSVs used: {bench / 'pong' / 'throughput.csv'} (host not recorded, 2 cores)." in atari_md
     comparison = pd.read_csv(out / "tables" / "methods_comparison.csv")
     pong2 = comparison.query("env == 'pong' and threads == 2").set_index("method")
     assert pong2["frames_to_threshold"].to_dict() == {"a3c": 30_000, "one_step_q": 30_000}  # --threshold pong=-19

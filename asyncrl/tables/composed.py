@@ -33,7 +33,7 @@ BENCH_MAX_LOAD = 1.0
 BENCH_MAX_OTHER_LOAD = 0.15
 
 _BENCH_COLUMNS = ["method", "runtime", "env", "threads", "cores", "agent_steps_per_s", "load1_median",
-                  "other_load_median", "overrides"]
+                  "other_load_median", "overrides", "cpu"]
 
 
 def load_bench(root: str | Path | None) -> pd.DataFrame:
@@ -67,7 +67,7 @@ def load_bench(root: str | Path | None) -> pd.DataFrame:
         bench[col] = pd.to_numeric(bench[col], errors="coerce").round().astype("Int64")
     for col in ["agent_steps_per_s", "load1_median", "other_load_median"]:
         bench[col] = pd.to_numeric(bench[col], errors="coerce").astype(float)
-    for col in ["method", "runtime", "env"]:
+    for col in ["method", "runtime", "env", "cpu"]:
         bench[col] = bench[col].astype(object)
     return bench
 
@@ -101,12 +101,14 @@ def bench_scaling(bench: pd.DataFrame, max_load: float = BENCH_MAX_LOAD,
 
     Columns: the key, ``bench_scaling``, ``bench_steps_per_s`` and ``bench_steps_per_s_1`` (the
     chosen pair), ``bench_load1`` and ``bench_other_load`` (the larger of their loads; NaN other
-    load for rows that predate it), ``bench_cores``, ``bench_overrides``,
+    load for rows that predate it), ``bench_cores``, ``bench_cpu`` (the host's processor, None for
+    rows that predate that column), ``bench_overrides``,
     ``bench_csv``, ``bench_candidates`` (usable pairs found) and ``bench_skipped`` (pairs skipped as
     not idle). A key with pairs but none usable keeps a row with NaN scaling.
     """
     cols = [*BENCH_KEY, "bench_scaling", "bench_steps_per_s", "bench_steps_per_s_1", "bench_load1",
-            "bench_other_load", "bench_cores", "bench_overrides", "bench_csv", "bench_candidates", "bench_skipped"]
+            "bench_other_load", "bench_cores", "bench_cpu", "bench_overrides", "bench_csv", "bench_candidates",
+            "bench_skipped"]
     rows = bench.dropna(subset=["method", "runtime", "env", "threads"])
     if rows.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols}).astype({"threads": "Int64"})
@@ -130,7 +132,7 @@ def bench_scaling(bench: pd.DataFrame, max_load: float = BENCH_MAX_LOAD,
                 bench_steps_per_s=best["agent_steps_per_s"], bench_steps_per_s_1=best["agent_steps_per_s_1"],
                 bench_load1=max(best["load1_median"], best["load1_median_1"]),
                 bench_other_load=max(best["other_load_median"], best["other_load_median_1"]),
-                bench_cores=best["cores"],
+                bench_cores=best["cores"], bench_cpu=best.get("cpu") if pd.notna(best.get("cpu")) else None,
                 bench_overrides=best["overrides"], bench_csv=best["bench_csv"])
         out.append(row)
     table = pd.DataFrame(out).reindex(columns=cols)
@@ -164,7 +166,7 @@ def composed_speedup(by_game: pd.DataFrame, scaling: pd.DataFrame) -> pd.DataFra
     cols = [*SPEEDUP_GROUP, "threads", "seeds", "reference", "frames_to_ref", "data_efficiency", "bench_scaling",
             "composed_speedup", "measured_speedup", "measured_throughput_scaling", "oversubscribed",
             "paper_speedup", "bench_steps_per_s", "bench_steps_per_s_1", "bench_load1", "bench_other_load",
-            "bench_cores", "bench_overrides", "bench_csv", "bench_candidates", "bench_skipped"]
+            "bench_cores", "bench_cpu", "bench_overrides", "bench_csv", "bench_candidates", "bench_skipped"]
     cells = by_game.dropna(subset=["data_efficiency"])
     has_n = (cells["threads"] > 1).groupby([cells[c] for c in SPEEDUP_GROUP], dropna=False).transform("any")
     cells = cells[has_n.astype(bool)]
@@ -217,3 +219,15 @@ def composed_markdown(table: pd.DataFrame) -> str:
             lines.append(f"| {method} (paper) | 7 games, 16 cores | speedup | "
                          + " | ".join(f"{paper[n]:.1f}" if n in paper else "—" for n in threads) + " |")
     return "\n".join(lines)
+
+
+def bench_host(table: pd.DataFrame, bench_csv: str) -> str:
+    """The host a benchmark CSV used in ``table`` (:func:`composed_speedup`) was measured on, for the
+    notes: "<cpu>, <n> cores", each host once; "host not recorded" for rows from before bench.py
+    wrote the ``cpu`` column."""
+    rows = table[table["bench_csv"] == bench_csv]
+    hosts = []
+    for cpu, cores in zip(rows["bench_cpu"], rows["bench_cores"]):
+        h = (cpu if isinstance(cpu, str) and cpu else "host not recorded") + (f", {int(cores)} cores" if pd.notna(cores) else "")
+        hosts += [h] if h not in hosts else []
+    return "; ".join(hosts) or "host not recorded"
