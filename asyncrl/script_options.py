@@ -30,3 +30,18 @@ def parse_run_options(prog: str, usage: str, argv: list[str], defaults: dict, ki
             except ValueError:
                 raise SystemExit(f"{prog}: error: {key} must be an integer (got '{value}')") from None
     return Path(argv[0]), opts
+
+
+def method_class(prog: str, run_dir: Path, name):
+    """The method class a run names (``asyncrl.methods.get_method``), or one line ``<prog>: error:
+    ...`` when the run names none or names one this install cannot load (a user's own
+    ``package.module:Class`` that is not importable here, or a method this version does not have)."""
+    from .methods import get_method
+
+    if not name:
+        raise SystemExit(f"{prog}: error: {run_dir} names no method (is it a run directory?)")
+    try:
+        return get_method(str(name))
+    except (KeyError, ImportError, AttributeError) as exc:
+        raise SystemExit(f"{prog}: error: {run_dir}: its method '{name}' cannot be loaded here "
+                         f"({str(exc).strip(chr(39) + chr(34))})") from None

@@ -59,8 +59,8 @@ def main(argv=None) -> int:
 
     from asyncrl import results
     from asyncrl.evaluation import EVAL_RANK, evaluate, summarize
-    from asyncrl.methods import get_method
     from asyncrl.runtime.trainer import build_model
+    from asyncrl.script_options import method_class
 
     run_dir, opts = parse(sys.argv[1:] if argv is None else argv)
     config, ckpt_path = run_dir / "config.yaml", run_dir / "checkpoint.pt"
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
             raise SystemExit(f"evaluate.py: error: {f} not found (is {run_dir} a run directory?)")
     torch.set_num_threads(1)
     cfg = OmegaConf.load(config)
-    has_pi = get_method(cfg.method.name).policy_head
+    has_pi = method_class("evaluate.py", run_dir, cfg.method.get("name")).policy_head
     if opts["sample"] is not None and not has_pi:
         raise SystemExit(f"evaluate.py: error: sample= is for A3C runs (this run is {cfg.method.name})")
     ckpt = results.load_checkpoint(ckpt_path)

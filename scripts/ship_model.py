@@ -31,8 +31,7 @@ USAGE = "usage: python scripts/ship_model.py <run dir> [sample=true|false]"
 
 def main(argv=None) -> int:
     from asyncrl import results
-    from asyncrl.methods import get_method
-    from asyncrl.script_options import parse_run_options
+    from asyncrl.script_options import method_class, parse_run_options
 
     run_dir, opts = parse_run_options("ship_model.py", USAGE, sys.argv[1:] if argv is None else argv,
                                       defaults={"sample": None}, kinds={"sample": bool})
@@ -43,7 +42,7 @@ def main(argv=None) -> int:
     if summary.get("status") != "completed":
         raise SystemExit(f"ship_model.py: error: {run_dir} is {summary.get('status')!r}, not completed: "
                          "its checkpoint is what its command resumes from")
-    if sample is not None and not get_method(summary.get("method")).policy_head:
+    if sample is not None and not method_class("ship_model.py", run_dir, summary.get("method")).policy_head:
         raise SystemExit(f"ship_model.py: error: sample= is for A3C runs (this run is {summary.get('method')})")
     before = ckpt_path.stat().st_size
     ckpt = results.load_checkpoint(ckpt_path)

@@ -183,6 +183,30 @@ def test_sample_is_refused_for_a_method_without_a_policy_head(toy_run, tmp_path)
     assert (run / "checkpoint.pt").read_bytes() == before
 
 
+@pytest.mark.parametrize("method", ["nowhere_pkg.mod:Thing", "asyncrl.methods:NoSuchMethod", "dqn"])
+def test_a_run_whose_method_cannot_be_loaded_is_one_line(toy_run, tmp_path, method):
+    """A user's own method that is not importable here, or one this version lacks: both scripts say
+    so in one line, before touching the checkpoint (ship_model.py only looks when sample= is given)."""
+    import shutil
+
+    from omegaconf import OmegaConf
+
+    run = tmp_path / "run"
+    shutil.copytree(toy_run, run)
+    s = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**s, "method": method}))
+    cfg = OmegaConf.load(run / "config.yaml")
+    cfg.method.name = method
+    OmegaConf.save(cfg, run / "config.yaml")
+    before = (run / "checkpoint.pt").read_bytes()
+    for script, args in (("ship_model.py", ["sample=false"]), ("evaluate.py", [])):
+        res = sh(str(ROOT / "scripts" / script), str(run), *args, cwd=run)
+        assert res.returncode != 0 and "Traceback" not in res.stderr, res.stderr
+        assert f"{script}: error: {run}: its method '{method}' cannot be loaded here" in res.stderr, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert (run / "checkpoint.pt").read_bytes() == before
+
+
 def test_only_the_methods_with_a_policy_head_take_sample():
     from asyncrl.methods import METHODS
 
