@@ -142,6 +142,10 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
         "they are shown for comparison, the composed row is the estimate.",
         f"* = oversubscribed: more actor-learners than the cores of the runs or of the benchmark "
         "(the cell measures time-sharing, not parallel speedup).",
+        f"† = the group's reference score is near random play: human-normalized (no-op random and human scores) "
+        f"below {T.NEAR_RANDOM_HNS:g}, e.g. below -17.2 on Pong. Every run reaching it shows little learning, so the "
+        "frames to it (and the data efficiency and speedups built on them) time noise in a moving average, not "
+        "learning; reference_hns is in table2_atari.csv.",
         "Paper rows: Table 2 of the paper (16 cores, mean over 7 games). Only Atari games; all CSV columns, "
         "including the benchmark rows used, are in table2_atari.csv.",
     ])

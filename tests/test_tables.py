@@ -640,6 +640,21 @@ def test_composed_table2_cells(tmp_path):
     named = T.composed_speedup(by_game, T.bench_scaling(T.load_bench(hosted)))
     assert T.bench_host(named, cell(named, "a3c", 2, "bench_csv")) == "AMD EPYC, 512 KB cache, 2 cores"
 
+    # references well above random play (Pong's no-op random -20.7, human 14.6): nothing marked
+    assert cell(table, "a3c", 2, "reference_hns") == pytest.approx((-1 + 20.7) / (14.6 + 20.7))
+    assert not table["near_random"].any() and "†" not in T.composed_markdown(table)
+    # a method that never left random play: its reference (MA-2 -20.5, reached at 100k and 50k
+    # frames) is near random, and every cell of the group is marked
+    flat = tmp_path / "flat"
+    make_run(flat, "n_step_q", "pong", 1, 0, [(50, -21), (100, -20), (150, -21)])
+    make_run(flat, "n_step_q", "pong", 2, 0, [(25, -20), (50, -21), (75, -21)])
+    _, flat_by_game, _ = speedup_of(flat)
+    near = T.composed_speedup(flat_by_game, T.bench_scaling(T.load_bench(tmp_path / "none")))
+    assert cell(near, "n_step_q", 2, "reference_hns") == pytest.approx(0.2 / 35.3) and near["near_random"].all()
+    md = T.composed_markdown(near).splitlines()
+    assert next(line for line in md if "data efficiency (runs" in line).endswith("| 1.00† | 2.00† |")
+    assert next(line for line in md if "measured wall clock" in line).endswith("| 1.00† | 2.00† |")
+
     # no bench row for a cell: composed is empty, the measured speedup stays
     bare = T.composed_speedup(by_game, T.bench_scaling(T.load_bench(tmp_path / "none")))
     assert np.isnan(cell(bare, "a3c", 2, "composed_speedup")) and cell(bare, "a3c", 2, "measured_speedup") == 3.0
@@ -663,6 +678,7 @@ def test_make_tables_writes_the_methods_and_atari_tables_and_figures(tmp_path):
     atari_md = (out / "tables" / "table2_atari.md").read_text()
     assert "| 1.00 | 2.70 | 3.00* |" in atari_md and "measured wall clock" in atari_md
     assert f"CSVs used: {bench / 'pong' / 'throughput.csv'} (host not recorded, 2 cores)." in atari_md
+    assert "† = the group's reference score is near random play" in atari_md
     comparison = pd.read_csv(out / "tables" / "methods_comparison.csv")
     pong2 = comparison.query("env == 'pong' and threads == 2").set_index("method")
     assert pong2["frames_to_threshold"].to_dict() == {"a3c": 30_000, "one_step_q": 30_000}  # --threshold pong=-19

@@ -10,10 +10,17 @@ import numpy as np
 import pandas as pd
 
 from .markdown import frames_label, life_label
-from .reference import PAPER_TABLE2
+from .reference import PAPER_TABLE2, reference_scores
 from .speedup import SPEEDUP_GROUP, _row_label
 
 BENCH_KEY = ["method", "runtime", "env", "threads"]
+
+# A comparison group whose reference score is below this human-normalized score (no-op references:
+# (reference - random) / (human - random)) is "near random play": every compared run reaching it
+# says little about learning (Pong: 0.1 is -17.2, where random play scores -20.7 and a method that
+# has not learned wanders between -21 and -19), so its data efficiency measures noise in when a
+# moving average first touched a level, not learning speed. The tables keep its cells and mark them.
+NEAR_RANDOM_HNS = 0.1
 
 # Columns that may carry the time a benchmark row was measured (the first one present is used);
 # a CSV without any of them is ordered by its path only.
@@ -161,9 +168,12 @@ def composed_speedup(by_game: pd.DataFrame, scaling: pd.DataFrame) -> pd.DataFra
       machine carried during each run.
 
     ``oversubscribed``: more threads than the cores of any of the runs or of the benchmark row.
+    ``reference_hns``: the group's reference score human-normalized with the game's no-op random and
+    human scores; ``near_random``: it is below :data:`NEAR_RANDOM_HNS`, so the group's data
+    efficiency (and the composed speedup) does not measure learning speed.
     ``paper_speedup``: the paper's Table 2 value (16 cores, mean over 7 games).
     """
-    cols = [*SPEEDUP_GROUP, "threads", "seeds", "reference", "frames_to_ref", "data_efficiency", "bench_scaling",
+    cols = [*SPEEDUP_GROUP, "threads", "seeds", "reference", "reference_hns", "near_random", "frames_to_ref", "data_efficiency", "bench_scaling",
             "composed_speedup", "measured_speedup", "measured_throughput_scaling", "oversubscribed",
             "paper_speedup", "bench_steps_per_s", "bench_steps_per_s_1", "bench_load1", "bench_other_load",
             "bench_cores", "bench_cpu", "bench_overrides", "bench_csv", "bench_candidates", "bench_skipped"]
@@ -179,6 +189,10 @@ def composed_speedup(by_game: pd.DataFrame, scaling: pd.DataFrame) -> pd.DataFra
     table["measured_throughput_scaling"] = table["throughput_scaling"]
     over_bench = (table["threads"].astype(float) > table["bench_cores"].astype(float)).fillna(False)
     table["oversubscribed"] = table["oversubscribed"].astype(bool) | over_bench.astype(bool)
+    ref = reference_scores("noop").reindex(table["env"])
+    table["reference_hns"] = ((table["reference"].to_numpy(float) - ref["random"].to_numpy(float))
+                              / (ref["human"].to_numpy(float) - ref["random"].to_numpy(float)))
+    table["near_random"] = (table["reference_hns"] < NEAR_RANDOM_HNS).astype(bool)
     table["paper_speedup"] = [PAPER_TABLE2.get(m, {}).get(int(n), np.nan)
                               for m, n in zip(table["method"], table["threads"])]
     table["bench_candidates"] = table["bench_candidates"].fillna(0).astype(int)
@@ -189,7 +203,8 @@ def composed_speedup(by_game: pd.DataFrame, scaling: pd.DataFrame) -> pd.DataFra
 def composed_markdown(table: pd.DataFrame) -> str:
     """Wide Markdown of :func:`composed_speedup` in the paper's Table 2 layout: columns = thread
     counts; per comparison group four rows (composed speedup, its two factors, the measured
-    wall-clock speedup), then the paper's row for the method. ``*`` marks an oversubscribed cell."""
+    wall-clock speedup), then the paper's row for the method. ``*`` marks an oversubscribed cell,
+    ``†`` a cell of a group whose reference is near random play (``near_random``)."""
     if table.empty:
         return "(no composed speedup: no Atari game has completed 1-thread and n-thread runs)"
     threads = sorted(set(table["threads"].astype(int)))
@@ -209,8 +224,9 @@ def composed_markdown(table: pd.DataFrame) -> str:
             setting = (f"{g['env']}, {frames_label(g['total_frames'])} frames, lr {g['lr']:g}"
                        + life_label(g["env"], g["terminal_on_life_loss"]))
             for i, (column, name) in enumerate(quantities):
-                cells = {int(n): f"{v:.2f}" + ("*" if o else "")
-                         for n, v, o in zip(rows["threads"], rows[column], rows["oversubscribed"]) if pd.notna(v)}
+                cells = {int(n): f"{v:.2f}" + ("*" if o else "") + ("†" if r else "")
+                         for n, v, o, r in zip(rows["threads"], rows[column], rows["oversubscribed"],
+                                               rows["near_random"]) if pd.notna(v)}
                 first = (label, setting) if i == 0 else ("", "")
                 lines.append(f"| {first[0]} | {first[1]} | {name} | "
                              + " | ".join(cells.get(n, "—") for n in threads) + " |")
