@@ -11,6 +11,10 @@ Every method was measured reaching 195 at 25k-100k frames across seeds, so the b
 actor-learners are not deterministic, and a run now and then misses anyway: seed 1 then gets its
 turn, and a second miss fails the test. The final evaluation is not the bar: online Q-learning
 without replay oscillates on CartPole (finals from 14 to 500 seen across seeds; see the README).
+
+Since the bar is the best periodic evaluation, a run stops at it (`stop_at_score`: 500 for A3C,
+195 for the others) instead of training out its budget: the verdict is the one the whole budget
+would give, in a quarter to a half of the frames (the learning rate keeps its 200k-frame schedule).
 """
 
 import json
@@ -23,32 +27,42 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ["a3c", "a3c_lstm", "one_step_q", "one_step_sarsa", "n_step_q"]
+BUDGET, SOLVED, MAXIMUM = 200_000, 195, 500
+
+
+def _bar(method: str) -> int:
+    """The evaluation score a run must reach: the maximum for A3C (the README's claim), CartPole-v1's
+    solved level for the others."""
+    return MAXIMUM if method == "a3c" else SOLVED
 
 
 def _run(tmp_path: Path, method: str, seed: int) -> list:
-    """One run of the real command; its evaluations' means, in order."""
+    """One run of the real command, stopped once an evaluation reaches the method's bar; its
+    evaluations as (frames, mean), in order."""
     res = subprocess.run(
         [sys.executable, "-m", "asyncrl", f"method={method}", "env=cartpole", "threads=2", f"seed={seed}",
-         "results_root=runs", "logger.progress=false"],
+         "results_root=runs", "logger.progress=false", f"stop_at_score={_bar(method)}"],
         cwd=tmp_path, capture_output=True, text=True, timeout=900,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert res.returncode == 0, res.stderr[-3000:]
     s = json.loads((tmp_path / f"runs/{method}/cartpole/threads2-seed{seed}/summary.json").read_text())
-    assert s["frames"] == 200_000
+    assert s["status"] == "completed" and s["total_frames"] == BUDGET
     evals = [(e["frames"], e["mean"]) for e in s["evals"]]
-    assert len(evals) >= 8  # every 25k frames, plus the final evaluation
+    # every 25k frames, plus the final one: the whole budget's 8 when no evaluation reached the bar
+    reached = max(m for _, m in evals) >= _bar(method)
+    assert reached or (s["frames"] == BUDGET and len(evals) >= 8), (s["frames"], evals)
     return evals
 
 
 def _misses(method: str, evals: list) -> str:
     """Why a run misses the bar ("" when it meets it)."""
     means = [m for _, m in evals]
-    if max(means) < 195:
-        return f"never reached 195: {means}"
-    if method == "a3c" and max(means) < 500:
+    if max(means) < SOLVED:
+        return f"never reached {SOLVED}: {means}"
+    if max(means) < _bar(method):
         # the README's claim: A3C reaches CartPole-v1's maximum; the value-based methods need not
-        return f"never reached 500: {means}"
+        return f"never reached {_bar(method)}: {means}"
     return ""
 
 
