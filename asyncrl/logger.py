@@ -75,6 +75,7 @@ class RunLog:
         self._stat_n = 0
         self._ep_scores: List[float] = []
         self._last_row_t = None
+        self._other_load = None  # runtime.load.OtherLoad from begin(); restarted with the training clock
         self._last_row_frames = 0
         self._last_plain_t = 0.0
         self._rate = None  # RecentRate once training has started
@@ -87,8 +88,11 @@ class RunLog:
         import sys
         import time
 
+        from .runtime.load import OtherLoad
+
         self._last_row_t = time.monotonic()
         self._last_row_frames = tr.start_frames
+        self._other_load = OtherLoad()
         if tr.start_frames > 0:  # resumed: a network found dead before the checkpoint stays found there
             dead = (read_json(self.run_dir / "summary.json") or {}).get("dead_network_at_frames")
             if dead is not None and int(dead) <= tr.start_frames:
@@ -111,8 +115,11 @@ class RunLog:
         """Every actor-learner is ready and the training clock starts now."""
         import time
 
+        from .runtime.load import OtherLoad
+
         self._last_row_t = time.monotonic()
         self._rate = RecentRate(self._last_row_t, tr.frames())
+        self._other_load = OtherLoad()
 
     def episode(self, tr, rank: int, frames: int, score: float, length: int) -> None:
         self.episodes.write(
@@ -157,6 +164,8 @@ class RunLog:
             "episodes": len(self._ep_scores),
             "score_mean": _mean(self._ep_scores) if self._ep_scores else "",
             "lr": tr.lr(frames),  # at this row's T, read once above (T moves on meanwhile)
+            # over this row's interval, as frames_per_s
+            "other_load": self._other_load.since_last() if self._other_load is not None else None,
         }
         for k in ["loss", "grad_norm", "active_min"] + self.stat_keys:
             row[k] = self._stat_sums[k] / self._stat_n if self._stat_n and k in self._stat_sums else ""

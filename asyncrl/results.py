@@ -23,9 +23,11 @@ from typing import Any, Dict, List, Optional
 
 EPISODE_COLUMNS = ["frames", "wall_time_s", "actor", "score", "length"]
 # active_min: the share of ReLU outputs > 0 in the network's least active layer (networks.min_active_share);
-# ~1e-6 means its units died and it can no longer learn (logger.py warns)
+# ~1e-6 means its units died and it can no longer learn (logger.py warns).
+# other_load: cores' worth of CPU used by processes other than the run's during the row's interval
+# (runtime/load.py); ~0 on an idle machine, empty where it cannot be measured (not Linux)
 METRIC_COLUMNS = ["frames", "wall_time_s", "frames_per_s", "episodes", "score_mean", "lr", "loss", "grad_norm",
-                  "active_min"]
+                  "active_min", "other_load"]
 
 
 def _tmp_path(path: Path) -> Path:

@@ -254,15 +254,11 @@ def _load1() -> float:
 
 
 def _machine_busy_s():
-    """CPU seconds the whole machine has been busy, summed over its cores (/proc/stat: user, nice,
-    system, irq, softirq); None where /proc/stat cannot be read."""
-    try:
-        with open("/proc/stat") as f:
-            fields = f.readline().split()
-        user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in fields[1:8])
-    except (OSError, ValueError):
-        return None
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+    """The machine's busy CPU seconds (asyncrl.runtime.load.machine_busy_s: the runs' metrics rows
+    measure their other_load with the same counter)."""
+    from asyncrl.runtime.load import machine_busy_s
+
+    return machine_busy_s()
 
 
 def _own_cpu_s() -> float:
@@ -272,13 +268,14 @@ def _own_cpu_s() -> float:
 
 
 def other_load(busy0, busy1, own0, own1, elapsed):
-    """Cores' worth of CPU work done by processes other than the benchmark's during a run: the
-    machine's busy CPU seconds minus the benchmark's own (its run's processes included), over the
-    run's wall time. Unlike the 1-min load average it does not count the benchmark's previous run,
-    nor this run's own processes. None when the machine's counter could not be read."""
-    if busy0 is None or busy1 is None or elapsed <= 0:
-        return None
-    return max(0.0, (busy1 - busy0) - (own1 - own0)) / elapsed
+    """Cores' worth of CPU work done by processes other than the benchmark's during a run
+    (asyncrl.runtime.load.other_load), with the benchmark's own CPU time (its run's processes
+    included, all waited for) as ``own``. Unlike the 1-min load average it does not count the
+    benchmark's previous run, nor this run's own processes. None when the machine's counter could
+    not be read."""
+    from asyncrl.runtime.load import other_load as load
+
+    return load(busy0, busy1, own0, own1, elapsed)
 
 
 def _metrics_rows(metrics_csv: Path) -> list:

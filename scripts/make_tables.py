@@ -161,6 +161,9 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
         + (f" and policy '{eval_policy}'" if eval_policy else "")
         + " ('evaluate.py'), else the run's last own periodic evaluation ('run's last own'; the method's "
         "default policy). hours = training wall time ÷ 3600.",
+        f"'(x shared)': x of those hours ran while processes other than the run's used >= {T.SHARED_LOAD:g} "
+        "core's worth of CPU (metrics.csv other_load, recorded since 2026-11-27; a plain figure: not recorded). "
+        "Frames are exact whatever the load; hours and frames/s hold for the load the run met.",
         f"frames to MA ≥ threshold: frames at the first training game where the mean score of the last {k} "
         "games reaches the game's threshold (thresholds: "
         + (", ".join(f"{g} {v:g}" for g, v in sorted(used.items())) or "none") + "; --threshold GAME=SCORE).",
@@ -186,7 +189,10 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
     written += T.write_table(singles, tables_dir, "atari_runs", "Atari runs: evaluations, and frames to a target score",
                              body=T.atari_runs_markdown(singles), notes=[
         "Every completed run on an Atari game, one row each. Evaluations are whole games from no-op starts; "
-        "'hours' is training wall time (summed over resumes; the machine may have been shared: see the README).",
+        "'hours' is training wall time (summed over resumes).",
+        f"'(x shared)': x of those hours ran while processes other than the run's used >= {T.SHARED_LOAD:g} "
+        "core's worth of CPU (metrics.csv other_load, recorded since 2026-11-27; a plain figure: not recorded). "
+        "Frames are exact whatever the load; hours and frames/s hold for the load the run met.",
         "Target: the score the run stopped at (stop_at_score), else "
         + ", ".join(f"{g} {v:g}" for g, v in sorted(T.TARGET_SCORES.items()))
         + "; 'first evaluation ≥ target' is the first of the run's own periodic evaluations to reach it, "

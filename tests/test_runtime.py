@@ -766,3 +766,67 @@ def test_cpu_names_the_processor_from_cpuinfo(tmp_path):
     assert results.cpu(info) == "Apple M2"
     import platform
     assert results.cpu(tmp_path / "missing") == (platform.processor() or None)
+
+
+def _fake_proc(root, procs):
+    """A /proc with `procs` = {pid: (comm, ppid, utime ticks, stime ticks)}."""
+    for pid, (comm, ppid, ut, st) in procs.items():
+        d = root / str(pid)
+        d.mkdir(parents=True)
+        # fields after "(comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+        (d / "stat").write_text(f"{pid} ({comm}) S {ppid} 1 1 0 -1 4194560 10 0 0 0 {ut} {st} 0 0 20 0 1 0\n")
+    (root / "self").mkdir(exist_ok=True)  # not a pid: skipped
+
+
+def test_tree_cpu_sums_a_process_and_its_descendants_only(tmp_path):
+    from asyncrl.runtime import load
+
+    tick = load._TICK
+    _fake_proc(tmp_path, {
+        10: ("python", 1, 100, 50),             # the trainer
+        11: ("python) R (evil", 10, 200, 0),    # an actor-learner whose name holds ") R ("
+        12: ("python", 10, 300, 100),           # another
+        13: ("eval", 12, 40, 0),                # a grandchild
+        20: ("pytest", 1, 5000, 5000),          # someone else's
+    })
+    assert load.tree_cpu_s(10, tmp_path) == pytest.approx((150 + 200 + 400 + 40) / tick)
+    assert load.tree_cpu_s(12, tmp_path) == pytest.approx(440 / tick)
+    assert load.tree_cpu_s(99, tmp_path) is None and load.tree_cpu_s(10, tmp_path / "nowhere") is None
+
+
+def test_other_load_is_the_machines_busy_time_minus_the_runs(tmp_path):
+    from asyncrl.runtime import load
+
+    stat = tmp_path / "stat"
+    tick = load._TICK
+    stat.write_text(f"cpu  {3 * tick} {1 * tick} {2 * tick} {50 * tick} {4 * tick} 0 {1 * tick} {9 * tick} 0 0\n"
+                    "cpu0 1 2 3 4 5 6 7\n")
+    assert load.machine_busy_s(stat) == pytest.approx(3 + 1 + 2 + 0 + 1)  # not idle, iowait or steal
+    assert load.machine_busy_s(tmp_path / "missing") is None
+    # 10 s: the machine busy for 25 CPU-s, the run for 18: others used 0.7 of a core
+    assert load.other_load(100.0, 125.0, 40.0, 58.0, 10.0) == pytest.approx(0.7)
+    assert load.other_load(100.0, 110.0, 40.0, 52.0, 10.0) == 0.0  # counters tick apart: clipped
+    assert load.other_load(None, 110.0, 40.0, 52.0, 10.0) is None and load.other_load(1, 2, 3, 4, 0) is None
+
+    samples = iter([(0.0, 100.0, 10.0), (10.0, 130.0, 20.0), (30.0, 170.0, 60.0)])
+    clock_busy_own = [None]
+
+    def nxt(i):
+        def f():
+            if i == 0:
+                clock_busy_own[0] = next(samples)
+            return clock_busy_own[0][i]
+        return f
+    meter = load.OtherLoad(clock=nxt(0), busy=nxt(1), own=nxt(2))
+    assert meter.since_last() == pytest.approx((30 - 10) / 10)  # 2 cores' worth beside the run
+    assert meter.since_last() == pytest.approx(0.0)  # the run had the machine
+
+
+def test_metrics_rows_record_the_other_load(compose_cfg, tmp_path):
+    """A real run writes other_load in every metrics row (a number on Linux, where /proc exists)."""
+    train(compose_cfg, tmp_path, "threads=1", "total_frames=6000", "logger.interval_s=0.2")
+    with open(tmp_path / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and all("other_load" in r for r in rows)
+    if os.path.exists("/proc/stat"):
+        assert all(float(r["other_load"]) >= 0.0 for r in rows), rows

@@ -899,3 +899,30 @@ def test_atari_runs_give_frames_and_hours_to_the_first_evaluation_reaching_the_t
     assert "17.5 at 8.00M frames, 1.00 h (training ended there)" in md and "≥ 18: not reached" in md
     assert "≥ 18: 18.5 at 6.00M frames, 0.75 h; 19.0 ± 1.0 [17, 21] (30) at 8.00M" in md
     assert "≥ 17: not reached; 11.0 ± 1.0 [9, 13] (30) at 8.30M" in md
+
+
+def test_shared_hours_count_the_rows_where_other_processes_used_the_cores(tmp_path):
+    """Each metrics row stands for the time since the row before it; rows from before other_load
+    existed (or an empty cell) count as not measured, never as idle."""
+    run = make_run(tmp_path, "a3c", "pong", 2, 0, [(1, -21)], wall_time_s=7200.0, final_score=-20.0)
+    pd.DataFrame({"frames": [1, 2, 3, 4, 5], "wall_time_s": [900, 1800, 3600, 5400, 7200],
+                  "other_load": [0.1, 1.2, 0.0, 2.0, None]}).to_csv(run / "metrics.csv", index=False)
+    assert T.shared_hours(run) == pytest.approx((1.5, 0.75))  # 0.25 h + 0.5 h of the 1.5 h measured
+    assert T.shared_hours(run, min_load=0.05) == pytest.approx((1.5, 1.0))
+    pd.DataFrame({"frames": [1], "wall_time_s": [900]}).to_csv(run / "metrics.csv", index=False)
+    assert T.shared_hours(run) == (0.0, 0.0) and T.shared_hours(tmp_path / "missing") == (0.0, 0.0)
+
+    assert T.hours_label(2.96, 0.0, 0.0) == "2.96"
+    assert T.hours_label(2.0, 2.0, 0.5) == "2.00 (0.50 shared)"
+    assert T.hours_label(2.0, 1.5, 0.75) == "2.00 (0.75 shared of 1.50 measured)"
+
+    pd.DataFrame({"frames": [1, 2], "wall_time_s": [3600, 7200], "other_load": [1.5, 0.0]}).to_csv(
+        run / "metrics.csv", index=False)
+    table = T.atari_runs(T.load_runs(tmp_path))
+    assert (table["load_hours"].iloc[0], table["shared_hours"].iloc[0]) == pytest.approx((2.0, 1.0))
+    assert "| 2.00 (1.00 shared) |" in T.atari_runs_markdown(table)
+    make_run(tmp_path, "one_step_q", "pong", 2, 0, [(1, -21)], wall_time_s=3600.0, final_score=-21.0)
+    comparison = T.methods_comparison(T.load_runs(tmp_path)).set_index("method")
+    assert comparison.loc["a3c", "shared_hours"] == pytest.approx(1.0) and comparison.loc["one_step_q", "load_hours"] == 0
+    md = T.methods_markdown(comparison.reset_index())
+    assert "| a3c | 0 | 1.00M | 2.00 (1.00 shared) |" in md and "| one_step_q | 0 | 1.00M | 1.00 |" in md

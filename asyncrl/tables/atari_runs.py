@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from .evaluations import _EVAL_FIELDS, argmax_evaluations, final_evaluation, own_evaluations
-from .markdown import frames_label
+from .markdown import frames_label, hours_label
 from .reference import reference_scores
-from .runs import completed_runs
+from .runs import completed_runs, shared_hours
 
 # The evaluation score that counts as a game learned, for "frames to the first evaluation >= target"
 # (a run that ended at stop_at_score uses its own). Pong +18: the score the Pong issue asks for
@@ -19,7 +19,8 @@ from .runs import completed_runs
 TARGET_SCORES = {"pong": 18.0}
 
 ATARI_RUN_COLUMNS = [
-    "method", "env", "run", "threads", "seed", "lr", "total_frames", "frames", "hours", "target", "target_frames",
+    "method", "env", "run", "threads", "seed", "lr", "total_frames", "frames", "hours", "load_hours", "shared_hours",
+    "target", "target_frames",
     "target_hours", "target_mean", "stopped_at_score", "best_eval", "best_eval_frames", "evaluations",
     *_EVAL_FIELDS, "argmax_target_frames", "argmax_target_hours", "argmax_target_mean", "argmax_frames",
     "argmax_mean", "argmax_std", "argmax_min", "argmax_max", "argmax_episodes", "run_dir",
@@ -36,6 +37,8 @@ def atari_runs(runs: pd.DataFrame, targets: dict | None = None, policy: str | No
     evaluation. The final evaluation (the ``eval_*`` fields) is :func:`final_evaluation`'s choice:
     the latest ``scripts/evaluate.py`` entry of >= 30 games with ``policy`` (None: any), else the
     run's own last one. ``run``: the run directory's name (it tells runs of one setting apart).
+    ``load_hours``/``shared_hours``: :func:`~asyncrl.tables.runs.shared_hours`, the training hours
+    whose other load was recorded, and those it was >= SHARED_LOAD (0 and 0: not recorded).
 
     The argmax of pi (A3C), a policy the periodic evaluations do not play, from
     :func:`argmax_evaluations` (scripts/evaluate.py on the run's checkpoints, e.g. the ones its
@@ -56,10 +59,13 @@ def atari_runs(runs: pd.DataFrame, targets: dict | None = None, policy: str | No
         greedy = argmax_evaluations(run["evals"])
         greedy_first = next((e for e in greedy if pd.notna(target) and float(e["mean"]) >= target), None)
         greedy_last = greedy[-1] if greedy else {}
+        load_h, shared_h = shared_hours(run["run_dir"])
         rows.append({
             **{c: run[c] for c in ["method", "env", "threads", "seed", "lr", "total_frames", "frames", "run_dir"]},
             "run": Path(run["run_dir"]).name,
             "hours": float(run["wall_time_s"]) / 3600,
+            "load_hours": load_h,
+            "shared_hours": shared_h,
             "target": target,
             "target_frames": float(first["frames"]) if first else np.nan,
             "target_hours": float(first["wall_time_s"]) / 3600 if first else np.nan,
@@ -108,5 +114,5 @@ def atari_runs_markdown(table: pd.DataFrame) -> str:
             greedy = (f"{first}; {r.argmax_mean:.1f} ± {r.argmax_std:.1f} [{r.argmax_min:g}, {r.argmax_max:g}] "
                       f"({r.argmax_episodes:.0f}) at {r.argmax_frames / 1e6:.2f}M")
         lines.append(f"| {r.env} | {r.method} | {r.run} | {r.lr:g} | {frames_label(r.total_frames)} "
-                     f"| {r.frames / 1e6:.2f}M | {r.hours:.2f} | {reached} | {best} | {final} | {greedy} |")
+                     f"| {r.frames / 1e6:.2f}M | {hours_label(r.hours, r.load_hours, r.shared_hours)} | {reached} | {best} | {final} | {greedy} |")
     return "\n".join(lines)

@@ -62,3 +62,13 @@ def write_table(df: pd.DataFrame, out_dir: str | Path, name: str, title: str,
     text += [f"- {note}" for note in notes]
     md_path.write_text("\n".join(text).rstrip() + "\n", encoding="utf-8")
     return [csv_path, md_path]
+
+
+def hours_label(hours: float, measured: float, shared: float) -> str:
+    """A run's training hours with how many of them shared the machine (runs.shared_hours):
+    "2.96 (1.30 shared)", "2.96 (0.40 shared of 1.50 measured)" when only part of the run records
+    it, plain "2.96" when none does (runs from before metrics.csv had other_load)."""
+    if not measured > 0:
+        return f"{hours:.2f}"
+    part = "" if measured >= 0.99 * hours else f" of {measured:.2f} measured"
+    return f"{hours:.2f} ({shared:.2f} shared{part})"

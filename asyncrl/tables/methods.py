@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from .evaluations import FINAL_EVAL_EPISODES, _EVAL_FIELDS, final_evaluation
-from .markdown import _format_cell, frames_label, life_label
-from .runs import completed_runs, load_episodes, moving_average
+from .markdown import _format_cell, frames_label, hours_label, life_label
+from .runs import completed_runs, load_episodes, moving_average, shared_hours
 
 # Runs are compared across methods within one (game, thread count, frame budget, lost-life
 # setting). The learning rate is not part of it: each method has its own tuned rate, as in the paper.
@@ -59,14 +59,16 @@ def methods_comparison(
     """One row per completed run of the groups of :func:`methods_groups`: the methods side by side.
 
     Columns: the group (:data:`METHODS_GROUP`), ``method``, ``seed``, ``runtime``, ``lr``,
-    ``frames`` (trained), ``hours`` (``wall_time_s / 3600``), the final evaluation of
+    ``frames`` (trained), ``hours`` (``wall_time_s / 3600``), ``load_hours``/``shared_hours``
+    (:func:`~asyncrl.tables.runs.shared_hours`: how much of it shared the machine), the final evaluation of
     :func:`final_evaluation` (``eval_*``), and the threshold test: ``threshold`` (from
     ``thresholds``, default :data:`SCORE_THRESHOLDS`, by game; NaN if none), ``frames_to_threshold``
     and ``hours_to_threshold`` (:func:`time_to_threshold` with window ``k``) and
     ``threshold_reached`` (True/False; None without a threshold), then ``run_dir``.
     """
     thresholds = SCORE_THRESHOLDS if thresholds is None else thresholds
-    cols = [*METHODS_GROUP, "method", "seed", "runtime", "lr", "frames", "hours", *_EVAL_FIELDS,
+    cols = [*METHODS_GROUP, "method", "seed", "runtime", "lr", "frames", "hours", "load_hours", "shared_hours",
+            *_EVAL_FIELDS,
             "threshold", "frames_to_threshold", "hours_to_threshold", "threshold_reached", "run_dir"]
     chosen = methods_groups(runs, min_methods)
     if chosen.empty:
@@ -75,9 +77,12 @@ def methods_comparison(
     for run in chosen.to_dict("records"):
         threshold = float(thresholds.get(run["env"], np.nan))
         frames_to, seconds_to = time_to_threshold(episodes_loader(run["run_dir"]), threshold, k)
+        load_h, shared_h = shared_hours(run["run_dir"])
         rows.append({
             **{c: run[c] for c in [*METHODS_GROUP, "method", "seed", "runtime", "lr", "frames", "run_dir"]},
             "hours": run["wall_time_s"] / 3600,
+            "load_hours": load_h,
+            "shared_hours": shared_h,
             **final_evaluation(run.get("evals"), min_episodes, policy),
             "threshold": threshold,
             "frames_to_threshold": frames_to,
@@ -121,7 +126,7 @@ def methods_markdown(table: pd.DataFrame, k: int = 10) -> str:
                       else "method default" if r.eval_source != "none" else "—")
             stats = [_format_cell(v, ".1f") for v in (r.eval_mean, r.eval_std, r.eval_min, r.eval_max)]
             games = "—" if pd.isna(r.eval_episodes) else str(int(r.eval_episodes))
-            lines.append(f"| {r.method} | {r.seed} | {r.frames / 1e6:.2f}M | {r.hours:.2f} | {source} | {policy} "
+            lines.append(f"| {r.method} | {r.seed} | {r.frames / 1e6:.2f}M | {hours_label(r.hours, r.load_hours, r.shared_hours)} | {source} | {policy} "
                          f"| {games} | {' | '.join(stats)} | {to_frames} | {to_hours} |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts)

@@ -116,3 +116,26 @@ def moving_average(episodes: pd.DataFrame, k: int = 10) -> pd.DataFrame:
         "wall_time_s": episodes["wall_time_s"].to_numpy(dtype=float)[k - 1:],
         "score_ma": windows.mean(axis=1),
     })
+
+
+# A metrics row counts as shared when processes other than the run's used at least this many cores'
+# worth of CPU during its interval (runtime/load.py: an idle machine reads ~0; tests or a CI run
+# beside a run read ~1 and more; the 2-core machine is then split between them)
+SHARED_LOAD = 0.5
+
+
+def shared_hours(run_dir: str | Path, min_load: float = SHARED_LOAD) -> tuple[float, float]:
+    """(hours measured, hours shared) of a run's training, from its metrics.csv ``other_load``:
+    each row stands for the wall time since the row before it (the first row, since 0); "measured"
+    sums the rows that record other_load, "shared" those where it is >= ``min_load``. (0, 0) for a
+    run whose rows predate the column (or have no file): its sharing is unknown, not absent."""
+    try:
+        m = pd.read_csv(Path(run_dir) / "metrics.csv", usecols=lambda c: c in ("wall_time_s", "other_load"))
+    except (OSError, ValueError, pd.errors.EmptyDataError):
+        return 0.0, 0.0
+    if "other_load" not in m.columns or m.empty:
+        return 0.0, 0.0
+    wall = pd.to_numeric(m["wall_time_s"], errors="coerce")
+    dt = wall.diff().fillna(wall).clip(lower=0)
+    load = pd.to_numeric(m["other_load"], errors="coerce")
+    return float(dt[load.notna()].sum()) / 3600, float(dt[load >= min_load].sum()) / 3600
