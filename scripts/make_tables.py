@@ -297,7 +297,7 @@ def plot_curves(done: pd.DataFrame, fig_dir: Path, k: int) -> list[Path]:
                             lw=0.8, zorder=3, label=None if "argmax" in labelled else "argmax of π (evaluate.py, 30 games)")
                     labelled.add("argmax")
                 labelled.add(key)
-            ax.set(xlabel=xlabel, ylabel=f"training score (mean of last {window} games)", title=f"{method} — {env}")
+            ax.set(xlabel=xlabel, ylabel=_score_label(window), title=f"{method} — {env}")
             ax.legend(fontsize=8)
             ax.grid(alpha=0.3)
             written.append(_save(fig, fig_dir / f"{method}_{env}_{suffix}.png"))
@@ -315,6 +315,11 @@ def _method_colors(methods) -> dict:
     return colors
 
 
+def _score_label(window: int) -> str:
+    """The y-axis of the score figures: lines are training games, markers evaluations."""
+    return f"score\n(lines: mean of last {window} training games;\nmarkers: evaluations)"
+
+
 def methods_figure_stem(env: str, threads: int, total_frames, terminal_on_life_loss: bool) -> str:
     """File-name stem of one methods figure: methods_<game>_threads<n>_<budget>[_lost_life_terminal]."""
     stem = f"methods_{env}_threads{int(threads)}_{T.frames_label(total_frames)}"
@@ -324,8 +329,8 @@ def methods_figure_stem(env: str, threads: int, total_frames, terminal_on_life_l
 def plot_methods(runs: pd.DataFrame, fig_dir: Path, k: int, thresholds: dict | None = None) -> list[Path]:
     """Paper Fig. 3 for one game: every method's training-score moving average (last k games) vs
     frames and vs training hours, for each (game, threads, frame budget, lost-life setting) group
-    with completed runs of >= 2 methods. Seeds of a method share its colour (METHOD_COLORS); the
-    game's score threshold is dotted."""
+    with completed runs of >= 2 methods. Seeds of a method share its colour (METHOD_COLORS), and each
+    run's own periodic evaluations are white markers in it; the game's score threshold is dotted."""
     thresholds = T.SCORE_THRESHOLDS if thresholds is None else thresholds
     chosen = T.methods_groups(runs)
     colors = _method_colors(chosen["method"]) if len(chosen) else {}
@@ -334,8 +339,9 @@ def plot_methods(runs: pd.DataFrame, fig_dir: Path, k: int, thresholds: dict | N
         env, threads, total_frames, life = key
         episodes = [T.load_episodes(d) for d in group["run_dir"]]
         window = curve_window(episodes, k)
-        curves = [(m, T.moving_average(e, window)) for m, e in zip(group["method"], episodes)]
-        if not any(len(c) for _, c in curves):
+        curves = [(m, T.moving_average(e, window), T.own_evaluations(ev))
+                  for m, e, ev in zip(group["method"], episodes, group.get("evals", pd.Series([None] * len(group))))]
+        if not any(len(c) for _, c, _ in curves):
             continue
         title = (f"{env}: {threads} thread{'s' * (threads != 1)}, {T.frames_label(total_frames)} frames"
                  + T.life_label(env, life))
@@ -344,15 +350,21 @@ def plot_methods(runs: pd.DataFrame, fig_dir: Path, k: int, thresholds: dict | N
                                          ("wall_time_s", "training time (hours)", 1 / 3600, "score_vs_time")]:
             fig, ax = plt.subplots(figsize=(6.5, 4.2))
             labelled = set()
-            for method, curve in curves:
+            for method, curve, evals in curves:
                 if not len(curve):
                     continue
                 ax.plot(curve[x] * scale, curve["score_ma"], color=colors[method], lw=1.2,
                         label=None if method in labelled else method)
                 labelled.add(method)
+                if evals:
+                    ax.plot([e[x] * scale for e in evals], [e["mean"] for e in evals], "o", ms=5, mfc="white",
+                            mec=colors[method], mew=1.2, ls="none", zorder=3)
+                    labelled.add("evals")
+            if "evals" in labelled:  # one legend entry for every method's markers, in no method's colour
+                ax.plot([], [], "o", ms=5, mfc="white", mec="gray", mew=1.2, ls="none", label="evaluations (mean of each)")
             if env in thresholds:
                 ax.axhline(thresholds[env], color="gray", ls=":", lw=1, label=f"threshold {thresholds[env]:g}")
-            ax.set(xlabel=xlabel, ylabel=f"training score (mean of last {window} games)", title=title)
+            ax.set(xlabel=xlabel, ylabel=_score_label(window), title=title)
             ax.legend(fontsize=8)
             ax.grid(alpha=0.3)
             written.append(_save(fig, fig_dir / f"{stem}_{suffix}.png"))
@@ -432,7 +444,7 @@ def plot_lr_sweep(sweep: pd.DataFrame, fig_dir: Path, k: int, thresholds: dict |
                            label="reached by every run")
             if g["env"] in thresholds:
                 ax.axhline(thresholds[g["env"]], color="gray", ls=":", lw=1, label=f"threshold {thresholds[g['env']]:g}")
-            ax.set(xlabel=xlabel, ylabel=f"training score (mean of last {k} games)", title=title)
+            ax.set(xlabel=xlabel, ylabel=_score_label(k), title=title)
             ax.legend(fontsize=7)
             ax.grid(alpha=0.3)
             written.append(_save(fig, fig_dir / f"{stem}_{suffix}.png"))
