@@ -70,11 +70,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, needle):
     # Hydra's own mkdir fails first (a path under a regular file)
     (["hydra.run.dir={tmp}/file/run"], "cannot write"),
     # Hydra mkdirs happily, then its log file (cli.log) in the run directory fails
-    (["hydra.run.dir=/proc/self"], "cannot write '/proc/self/cli.log'"),
+    (["hydra.run.dir=/proc/self", "hydra/job_logging=default"], "cannot write '/proc/self/cli.log'"),
     # Hydra writes nothing there: our own check is what stops the run
     (["hydra.run.dir=/proc/self", "hydra.output_subdir=null", "hydra/job_logging=disabled"],
      "output directory '/proc/self' is not writable"),
-], ids=["under-a-file", "hydra-log-file", "our-check"])
+    # the default: Hydra logs to the console only, and our check stops the run
+    (["hydra.run.dir=/proc/self"], "output directory '/proc/self' is not writable"),
+], ids=["under-a-file", "hydra-log-file", "our-check", "default-logging"])
 def test_unwritable_output_dir(tmp_path, where, needle):
     (tmp_path / "file").write_text("not a directory")
     res = run_cli("env=toy", *(w.format(tmp=tmp_path) for w in where), cwd=tmp_path)
