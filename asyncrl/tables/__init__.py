@@ -28,7 +28,8 @@ Everything is re-exported here: ``from asyncrl import tables as T; T.load_runs(.
 
 from .atari_runs import ATARI_RUN_COLUMNS, TARGET_SCORES, atari_runs, atari_runs_markdown
 from .composed import (
-    BENCH_KEY, BENCH_MAX_LOAD, BENCH_MAX_OTHER_LOAD, BENCH_TIME_COLUMNS, NEAR_RANDOM_HNS, bench_host, bench_idle, bench_scaling,
+    BENCH_KEY, BENCH_MAX_LOAD, BENCH_MAX_OTHER_LOAD, BENCH_TIME_COLUMNS, NEAR_RANDOM_HNS, bench_host, bench_idle,
+    bench_scaling,
     composed_markdown, composed_speedup, load_bench,
 )
 from .evaluations import FINAL_EVAL_EPISODES, argmax_evaluations, final_evaluation, own_evaluations

@@ -114,5 +114,6 @@ def atari_runs_markdown(table: pd.DataFrame) -> str:
             greedy = (f"{first}; {r.argmax_mean:.1f} ± {r.argmax_std:.1f} [{r.argmax_min:g}, {r.argmax_max:g}] "
                       f"({r.argmax_episodes:.0f}) at {r.argmax_frames / 1e6:.2f}M")
         lines.append(f"| {r.env} | {r.method} | {r.run} | {r.lr:g} | {frames_label(r.total_frames)} "
-                     f"| {r.frames / 1e6:.2f}M | {hours_label(r.hours, r.load_hours, r.shared_hours)} | {reached} | {best} | {final} | {greedy} |")
+                     f"| {r.frames / 1e6:.2f}M | {hours_label(r.hours, r.load_hours, r.shared_hours)} | {reached} "
+                     f"| {best} | {final} | {greedy} |")
     return "\n".join(lines)

@@ -173,8 +173,9 @@ def composed_speedup(by_game: pd.DataFrame, scaling: pd.DataFrame) -> pd.DataFra
     efficiency (and the composed speedup) does not measure learning speed.
     ``paper_speedup``: the paper's Table 2 value (16 cores, mean over 7 games).
     """
-    cols = [*SPEEDUP_GROUP, "threads", "seeds", "reference", "reference_hns", "near_random", "frames_to_ref", "data_efficiency", "bench_scaling",
-            "composed_speedup", "measured_speedup", "measured_throughput_scaling", "oversubscribed",
+    cols = [*SPEEDUP_GROUP, "threads", "seeds", "reference", "reference_hns", "near_random", "frames_to_ref",
+            "data_efficiency", "bench_scaling", "composed_speedup", "measured_speedup", "measured_throughput_scaling",
+            "oversubscribed",
             "paper_speedup", "bench_steps_per_s", "bench_steps_per_s_1", "bench_load1", "bench_other_load",
             "bench_cores", "bench_cpu", "bench_overrides", "bench_csv", "bench_candidates", "bench_skipped"]
     cells = by_game.dropna(subset=["data_efficiency"])
@@ -244,6 +245,7 @@ def bench_host(table: pd.DataFrame, bench_csv: str) -> str:
     rows = table[table["bench_csv"] == bench_csv]
     hosts = []
     for cpu, cores in zip(rows["bench_cpu"], rows["bench_cores"]):
-        h = (cpu if isinstance(cpu, str) and cpu else "host not recorded") + (f", {int(cores)} cores" if pd.notna(cores) else "")
+        h = ((cpu if isinstance(cpu, str) and cpu else "host not recorded")
+             + (f", {int(cores)} cores" if pd.notna(cores) else ""))
         hosts += [h] if h not in hosts else []
     return "; ".join(hosts) or "host not recorded"

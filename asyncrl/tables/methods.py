@@ -126,7 +126,8 @@ def methods_markdown(table: pd.DataFrame, k: int = 10) -> str:
                       else "method default" if r.eval_source != "none" else "—")
             stats = [_format_cell(v, ".1f") for v in (r.eval_mean, r.eval_std, r.eval_min, r.eval_max)]
             games = "—" if pd.isna(r.eval_episodes) else str(int(r.eval_episodes))
-            lines.append(f"| {r.method} | {r.seed} | {r.frames / 1e6:.2f}M | {hours_label(r.hours, r.load_hours, r.shared_hours)} | {source} | {policy} "
+            hours = hours_label(r.hours, r.load_hours, r.shared_hours)
+            lines.append(f"| {r.method} | {r.seed} | {r.frames / 1e6:.2f}M | {hours} | {source} | {policy} "
                          f"| {games} | {' | '.join(stats)} | {to_frames} | {to_hours} |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
