@@ -161,9 +161,7 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
         + (f" and policy '{eval_policy}'" if eval_policy else "")
         + " ('evaluate.py'), else the run's last own periodic evaluation ('run's last own'; the method's "
         "default policy). hours = training wall time ÷ 3600.",
-        f"'(x shared)': x of those hours ran while processes other than the run's used >= {T.SHARED_LOAD:g} "
-        "core's worth of CPU (metrics.csv other_load, recorded since 2026-11-27; a plain figure: not recorded). "
-        "Frames are exact whatever the load; hours and frames/s hold for the load the run met.",
+        SHARED_NOTE,
         f"frames to MA ≥ threshold: frames at the first training game where the mean score of the last {k} "
         "games reaches the game's threshold (thresholds: "
         + (", ".join(f"{g} {v:g}" for g, v in sorted(used.items())) or "none") + "; --threshold GAME=SCORE).",
@@ -190,9 +188,7 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
                              body=T.atari_runs_markdown(singles), notes=[
         "Every completed run on an Atari game, one row each. Evaluations are whole games from no-op starts; "
         "'hours' is training wall time (summed over resumes).",
-        f"'(x shared)': x of those hours ran while processes other than the run's used >= {T.SHARED_LOAD:g} "
-        "core's worth of CPU (metrics.csv other_load, recorded since 2026-11-27; a plain figure: not recorded). "
-        "Frames are exact whatever the load; hours and frames/s hold for the load the run met.",
+        SHARED_NOTE,
         "Target: the score the run stopped at (stop_at_score), else "
         + ", ".join(f"{g} {v:g}" for g, v in sorted(T.TARGET_SCORES.items()))
         + "; 'first evaluation ≥ target' is the first of the run's own periodic evaluations to reach it, "
@@ -245,6 +241,14 @@ CURVE_VARIANTS = ("total_frames", "lr")
 def _variant_label(keys: tuple, values: tuple) -> str:
     return ", ".join(f"{T.frames_label(v)}-frame schedule" if k == "total_frames" else f"lr {v:g}"
                      for k, v in zip(keys, values))
+
+
+# The tables' note on '(x shared)' hours (atari_runs, methods_comparison)
+SHARED_NOTE = (
+    f"'(x shared)': x of those hours ran while processes other than the run's used >= {T.SHARED_LOAD:g} core's "
+    "worth of CPU more than the cores the run left free (cores − actor-learners; metrics.csv other_load, recorded "
+    "since 2026-11-27; a plain figure: not recorded). Frames are exact whatever the load; hours and frames/s hold "
+    "for the load the run met.")
 
 
 def plot_curves(done: pd.DataFrame, fig_dir: Path, k: int) -> list[Path]:

@@ -909,6 +909,11 @@ def test_shared_hours_count_the_rows_where_other_processes_used_the_cores(tmp_pa
                   "other_load": [0.1, 1.2, 0.0, 2.0, None]}).to_csv(run / "metrics.csv", index=False)
     assert T.shared_hours(run) == pytest.approx((1.5, 0.75))  # 0.25 h + 0.5 h of the 1.5 h measured
     assert T.shared_hours(run, min_load=0.05) == pytest.approx((1.5, 1.0))
+    # a run that leaves a core free (1 actor-learner on 2 cores): another such run beside it (~1) is
+    # not sharing; only more than that core plus 0.5 is
+    assert T.shared_hours(run, free_cores=1.0) == pytest.approx((1.5, 0.5))
+    assert T.free_cores({"cores": 2, "threads": 1}) == 1.0 and T.free_cores({"cores": 2, "threads": 4}) == 0.0
+    assert T.free_cores({"cores": None, "threads": 1}) == 0.0
     pd.DataFrame({"frames": [1], "wall_time_s": [900]}).to_csv(run / "metrics.csv", index=False)
     assert T.shared_hours(run) == (0.0, 0.0) and T.shared_hours(tmp_path / "missing") == (0.0, 0.0)
 

@@ -11,7 +11,7 @@ import pandas as pd
 from .evaluations import _EVAL_FIELDS, argmax_evaluations, final_evaluation, own_evaluations
 from .markdown import frames_label, hours_label
 from .reference import reference_scores
-from .runs import completed_runs, shared_hours
+from .runs import completed_runs, free_cores, shared_hours
 
 # The evaluation score that counts as a game learned, for "frames to the first evaluation >= target"
 # (a run that ended at stop_at_score uses its own). Pong +18: the score the Pong issue asks for
@@ -38,7 +38,8 @@ def atari_runs(runs: pd.DataFrame, targets: dict | None = None, policy: str | No
     the latest ``scripts/evaluate.py`` entry of >= 30 games with ``policy`` (None: any), else the
     run's own last one. ``run``: the run directory's name (it tells runs of one setting apart).
     ``load_hours``/``shared_hours``: :func:`~asyncrl.tables.runs.shared_hours`, the training hours
-    whose other load was recorded, and those it was >= SHARED_LOAD (0 and 0: not recorded).
+    whose other load was recorded, and those it took >= SHARED_LOAD of a core more than the cores the
+    run left free (0 and 0: not recorded).
 
     The argmax of pi (A3C), a policy the periodic evaluations do not play, from
     :func:`argmax_evaluations` (scripts/evaluate.py on the run's checkpoints, e.g. the ones its
@@ -59,7 +60,7 @@ def atari_runs(runs: pd.DataFrame, targets: dict | None = None, policy: str | No
         greedy = argmax_evaluations(run["evals"])
         greedy_first = next((e for e in greedy if pd.notna(target) and float(e["mean"]) >= target), None)
         greedy_last = greedy[-1] if greedy else {}
-        load_h, shared_h = shared_hours(run["run_dir"])
+        load_h, shared_h = shared_hours(run["run_dir"], free_cores(run))
         rows.append({
             **{c: run[c] for c in ["method", "env", "threads", "seed", "lr", "total_frames", "frames", "run_dir"]},
             "run": Path(run["run_dir"]).name,

@@ -10,7 +10,7 @@ import pandas as pd
 
 from .evaluations import FINAL_EVAL_EPISODES, _EVAL_FIELDS, final_evaluation
 from .markdown import _format_cell, frames_label, hours_label, life_label
-from .runs import completed_runs, load_episodes, moving_average, shared_hours
+from .runs import completed_runs, free_cores, load_episodes, moving_average, shared_hours
 
 # Runs are compared across methods within one (game, thread count, frame budget, lost-life
 # setting). The learning rate is not part of it: each method has its own tuned rate, as in the paper.
@@ -77,7 +77,7 @@ def methods_comparison(
     for run in chosen.to_dict("records"):
         threshold = float(thresholds.get(run["env"], np.nan))
         frames_to, seconds_to = time_to_threshold(episodes_loader(run["run_dir"]), threshold, k)
-        load_h, shared_h = shared_hours(run["run_dir"])
+        load_h, shared_h = shared_hours(run["run_dir"], free_cores(run))
         rows.append({
             **{c: run[c] for c in [*METHODS_GROUP, "method", "seed", "runtime", "lr", "frames", "run_dir"]},
             "hours": run["wall_time_s"] / 3600,

@@ -124,11 +124,13 @@ def moving_average(episodes: pd.DataFrame, k: int = 10) -> pd.DataFrame:
 SHARED_LOAD = 0.5
 
 
-def shared_hours(run_dir: str | Path, min_load: float = SHARED_LOAD) -> tuple[float, float]:
+def shared_hours(run_dir: str | Path, free_cores: float = 0.0, min_load: float = SHARED_LOAD) -> tuple[float, float]:
     """(hours measured, hours shared) of a run's training, from its metrics.csv ``other_load``:
     each row stands for the wall time since the row before it (the first row, since 0); "measured"
-    sums the rows that record other_load, "shared" those where it is >= ``min_load``. (0, 0) for a
-    run whose rows predate the column (or have no file): its sharing is unknown, not absent."""
+    sums the rows that record other_load, "shared" those where it is >= ``free_cores + min_load``:
+    other processes took at least ``min_load`` of a core more than the cores the run left free (a
+    1-actor-learner run on 2 cores leaves one: another such run beside it does not slow it). (0, 0)
+    for a run whose rows predate the column (or have no file): its sharing is unknown, not absent."""
     try:
         m = pd.read_csv(Path(run_dir) / "metrics.csv", usecols=lambda c: c in ("wall_time_s", "other_load"))
     except (OSError, ValueError, pd.errors.EmptyDataError):
@@ -138,4 +140,13 @@ def shared_hours(run_dir: str | Path, min_load: float = SHARED_LOAD) -> tuple[fl
     wall = pd.to_numeric(m["wall_time_s"], errors="coerce")
     dt = wall.diff().fillna(wall).clip(lower=0)
     load = pd.to_numeric(m["other_load"], errors="coerce")
-    return float(dt[load.notna()].sum()) / 3600, float(dt[load >= min_load].sum()) / 3600
+    return float(dt[load.notna()].sum()) / 3600, float(dt[load >= free_cores + min_load].sum()) / 3600
+
+
+def free_cores(run: dict) -> float:
+    """The cores a run leaves to others: its summary's cores minus its actor-learners (0 when it
+    has as many or more, or does not record its cores)."""
+    cores, threads = run.get("cores"), run.get("threads")
+    if cores is None or threads is None or pd.isna(cores) or pd.isna(threads):
+        return 0.0
+    return max(0.0, float(cores) - float(threads))
