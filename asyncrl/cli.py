@@ -45,6 +45,7 @@ FAILED_JOBS = []  # multirun jobs of this process that did not complete
 _STARTED = []  # non-empty once Hydra has handed a config to a job
 _MAIN_PID = []  # pid of the console command; a job in another process runs under a launcher
 _STOPPED_BY = []  # (signal, the SIGUSR2 handler before the trainer's) when a signal stopped the run
+_FORWARDED = []  # signals the command passed on to its launcher's job workers (joblib, submitit_local)
 
 
 class JobFailed(Exception):
@@ -318,6 +319,65 @@ def _job_failed(error: str, summary: dict | None = None, touch: bool = True) -> 
     return summary if summary.get("status") in ("failed", "interrupted") else {**summary, "status": "failed"}
 
 
+# The command line of a process that runs jobs for a parallel launcher: joblib's loky workers,
+# and submitit_local's job processes (not its controller, submitit.local._local, which would end
+# the job without its checkpoint)
+_WORKER_MARKS = (b"popen_loky_posix", b"submitit.core._submit")
+
+
+def _job_workers() -> list:
+    """The processes below this command that run its jobs for a parallel launcher (joblib,
+    submitit_local; by their command lines, :data:`_WORKER_MARKS`). Empty where /proc cannot be
+    read, and under the basic launcher: its jobs run in this process, whose trainer handles the
+    signals itself."""
+    from .runtime.load import _proc_stats
+
+    try:
+        stats = _proc_stats(Path("/proc"))
+    except OSError:
+        return []
+    kids: dict = {}
+    for pid, (ppid, _) in stats.items():
+        kids.setdefault(ppid, []).append(pid)
+    workers, todo = [], list(kids.get(os.getpid(), []))
+    while todo:
+        pid = todo.pop()
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if any(mark in cmdline for mark in _WORKER_MARKS):
+            workers.append(pid)  # its own children are the job's: its trainer stops them
+        else:
+            todo += kids.get(pid, [])
+    return workers
+
+
+def _stop_job_workers(signum, frame) -> None:
+    """SIGINT or SIGTERM to the command while a parallel launcher's workers train: pass it on to
+    them as SIGINT, so that each running job stops as a run does on Ctrl-C (checkpoint and summary
+    written, `interrupted`); the launcher then collects them and the command exits 130 (main). A
+    worker would otherwise train on as an orphan (SIGTERM ended the command) or be killed by the
+    launcher's own clean-up without its checkpoint. With no such workers the signal does what it
+    did before: Ctrl-C raises KeyboardInterrupt, SIGTERM ends the command."""
+    workers = _job_workers()
+    if not workers:
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    if not _FORWARDED:
+        print(f"[asyncrl] {signal.Signals(signum).name}: stopping the sweep's running jobs (each writes its "
+              "checkpoint)", file=sys.stderr, flush=True)
+    _FORWARDED.append(signum)
+    for pid in workers:
+        try:
+            os.kill(pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+
+
 def _one_line(exc: BaseException) -> str:
     from hydra.errors import MissingConfigException
 
@@ -336,9 +396,15 @@ def main() -> None:
     # let errors reach us instead of Hydra's multi-line report and exit code 1
     os.environ["HYDRA_FULL_ERROR"] = "1"
     _MAIN_PID.append(os.getpid())
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _stop_job_workers)
     try:
         hydra_main()
     except JobFailed as exc:  # raised by a launcher (joblib, submitit) once every job has run
+        if _FORWARDED:
+            print(f"[asyncrl] sweep stopped by {signal.Signals(_FORWARDED[0]).name}; the same command resumes it",
+                  file=sys.stderr)
+            sys.exit(130)
         print(f"asyncrl: {len(FAILED_JOBS) or 'at least one'} job(s) did not complete (first: {exc})", file=sys.stderr)
         sys.exit(1)
     except (ConfigError, HydraException, OmegaConfBaseException) as exc:

@@ -471,6 +471,54 @@ def test_submitit_local_launcher_runs_a_job(tmp_path):
     assert list((tmp_path / "runs" / ".submitit").glob("*/*_result.pkl"))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher,sig", [("joblib", signal.SIGTERM), ("joblib", signal.SIGINT),
+                                          ("submitit_local", signal.SIGINT)])
+def test_a_signal_to_the_command_stops_a_parallel_launchers_jobs_with_their_checkpoints(tmp_path, launcher, sig):
+    """SIGINT or SIGTERM to the command alone (kill <pid>, not a terminal's Ctrl-C to the whole
+    group): its jobs run in the launcher's worker processes, which the signal does not reach.
+    The command passes it on, each running job stops as a run does on Ctrl-C (checkpoint and
+    summary), the command exits 130 and leaves no process behind. Before, a joblib sweep's workers
+    ignored it and trained on (SIGTERM: as orphans), and submitit_local's job was killed without
+    its checkpoint."""
+    seeds = (0, 1) if launcher == "joblib" else (0,)
+    args = ["-m", *TINY, "threads=1", "total_frames=100000000", "eval.episodes=0", "logger.interval_s=0.5",
+            f"seed={','.join(map(str, seeds))}", f"hydra/launcher={launcher}", f"results_root={tmp_path / 'runs'}"]
+    args += ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else [f"hydra.sweep.dir={tmp_path / 'runs'}"]
+    runs = [tmp_path / "runs" / "a3c" / "toy" / f"threads1-seed{seed}" for seed in seeds]
+    p = start(args, tmp_path)
+    deadline = time.time() + 120
+    while time.time() < deadline and not all(_trained(run) for run in runs):
+        time.sleep(0.2)
+    p.send_signal(sig)  # the command's process only
+    try:
+        out, err = p.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        pytest.fail(f"the sweep did not stop: {p.communicate()[1][-2000:]}")
+    deadline = time.time() + 20  # the launcher's helpers (loky's resource tracker, ...) exit just after it
+    while True:
+        left = subprocess.run(["pgrep", "-a", "-g", str(p.pid)], capture_output=True, text=True).stdout.splitlines()
+        if not left or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    if left:
+        os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == 130, err[-3000:]
+    assert f"sweep stopped by {signal.Signals(sig).name}" in err, err[-3000:]
+    assert not left, f"processes left behind: {left}"
+    for run in runs:
+        s = summary(run)
+        assert s["status"] == "interrupted" and load_ck(run)["frames"] == s["frames"] > 0, (run, s)
+
+
+def _trained(run_dir: Path) -> bool:
+    try:
+        return frames_of(run_dir / "metrics.csv")[-1] > 0
+    except (OSError, IndexError, KeyError, ValueError):
+        return False
+
+
 def test_default_threads_follow_the_cpu_affinity():
     """threads defaults to the cores this process may use (e.g. a SLURM allocation), at most 16."""
     import subprocess
