@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 
@@ -46,6 +47,9 @@ _STARTED = []  # non-empty once Hydra has handed a config to a job
 _MAIN_PID = []  # pid of the console command; a job in another process runs under a launcher
 _STOPPED_BY = []  # (signal, the SIGUSR2 handler before the trainer's) when a signal stopped the run
 _FORWARDED = []  # signals the command passed on to its launcher's job workers (joblib, submitit_local)
+# A file whose existence tells a launcher's workers that the sweep was stopped: a job that a worker
+# takes up after that does not start (the path is in the environment the workers inherit)
+STOP_FILE_ENV = "ASYNCRL_SWEEP_STOPPED"
 
 
 class JobFailed(Exception):
@@ -241,6 +245,15 @@ def _report(summary: dict, run_dir: Path, error) -> None:
 def hydra_main(cfg: DictConfig):
     _STARTED.append(True)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    stop_file = os.environ.get(STOP_FILE_ENV)
+    if multirun and stop_file and os.getpid() not in _MAIN_PID and Path(stop_file).exists():
+        # a parallel launcher's worker takes up a job after the sweep was stopped: it does not start
+        # (the directory Hydra just made for it goes again if empty; the same command runs the job)
+        try:
+            Path(HydraConfig.get().runtime.output_dir).rmdir()
+        except OSError:
+            pass
+        return _job_failed("not started: the sweep was stopped", touch=False)
     try:
         summary = run(cfg)
     except ConfigError as exc:
@@ -371,6 +384,10 @@ def _stop_job_workers(signum, frame) -> None:
         print(f"[asyncrl] {signal.Signals(signum).name}: stopping the sweep's running jobs (each writes its "
               "checkpoint)", file=sys.stderr, flush=True)
     _FORWARDED.append(signum)
+    try:
+        Path(os.environ[STOP_FILE_ENV]).touch()  # jobs not yet started stay so
+    except (KeyError, OSError):
+        pass
     for pid in workers:
         try:
             os.kill(pid, signal.SIGINT)
@@ -390,14 +407,22 @@ def _one_line(exc: BaseException) -> str:
 
 def main() -> None:
     """Console script: Hydra with its errors mapped to one line and exit code 2."""
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
     # let errors reach us instead of Hydra's multi-line report and exit code 1
     os.environ["HYDRA_FULL_ERROR"] = "1"
     _MAIN_PID.append(os.getpid())
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _stop_job_workers)
+    stop_file = Path(tempfile.gettempdir()) / f"asyncrl-sweep-{os.getpid()}.stopped"
+    os.environ[STOP_FILE_ENV] = str(stop_file)
+    try:
+        _main()
+    finally:
+        stop_file.unlink(missing_ok=True)
+
+
+def _main() -> None:
+    from hydra.errors import HydraException
+
     try:
         hydra_main()
     except JobFailed as exc:  # raised by a launcher (joblib, submitit) once every job has run

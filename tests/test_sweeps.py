@@ -480,12 +480,14 @@ def test_a_signal_to_the_command_stops_a_parallel_launchers_jobs_with_their_chec
     The command passes it on, each running job stops as a run does on Ctrl-C (checkpoint and
     summary), the command exits 130 and leaves no process behind. Before, a joblib sweep's workers
     ignored it and trained on (SIGTERM: as orphans), and submitit_local's job was killed without
-    its checkpoint."""
-    seeds = (0, 1) if launcher == "joblib" else (0,)
+    its checkpoint. A job the launcher has not started yet (joblib: seed 2 waits for a free worker)
+    never starts: the command would otherwise need a signal per batch."""
+    seeds = (0, 1, 2) if launcher == "joblib" else (0,)
     args = ["-m", *TINY, "threads=1", "total_frames=100000000", "eval.episodes=0", "logger.interval_s=0.5",
             f"seed={','.join(map(str, seeds))}", f"hydra/launcher={launcher}", f"results_root={tmp_path / 'runs'}"]
     args += ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else [f"hydra.sweep.dir={tmp_path / 'runs'}"]
-    runs = [tmp_path / "runs" / "a3c" / "toy" / f"threads1-seed{seed}" for seed in seeds]
+    runs = [tmp_path / "runs" / "a3c" / "toy" / f"threads1-seed{seed}" for seed in seeds[:2]]
+    waiting = tmp_path / "runs" / "a3c" / "toy" / "threads1-seed2"
     p = start(args, tmp_path)
     deadline = time.time() + 120
     while time.time() < deadline and not all(_trained(run) for run in runs):
@@ -510,6 +512,7 @@ def test_a_signal_to_the_command_stops_a_parallel_launchers_jobs_with_their_chec
     for run in runs:
         s = summary(run)
         assert s["status"] == "interrupted" and load_ck(run)["frames"] == s["frames"] > 0, (run, s)
+    assert not (waiting / "summary.json").exists() and not (waiting / "checkpoint.pt").exists()
 
 
 def _trained(run_dir: Path) -> bool:
