@@ -343,15 +343,12 @@ def _job_workers() -> list:
     submitit_local; by their command lines, :data:`_WORKER_MARKS`). Empty where /proc cannot be
     read, and under the basic launcher: its jobs run in this process, whose trainer handles the
     signals itself."""
-    from .runtime.load import _proc_stats
+    from .runtime.load import _proc_stats, children
 
     try:
-        stats = _proc_stats(Path("/proc"))
+        kids = children(_proc_stats(Path("/proc")))
     except OSError:
         return []
-    kids: dict = {}
-    for pid, (ppid, _) in stats.items():
-        kids.setdefault(ppid, []).append(pid)
     workers, todo = [], list(kids.get(os.getpid(), []))
     while todo:
         pid = todo.pop()

@@ -51,6 +51,14 @@ def _proc_stats(proc: Path) -> Dict[int, Tuple[int, float]]:
     return out
 
 
+def children(stats: Dict[int, Tuple[int, float]]) -> Dict[int, list]:
+    """parent pid -> its child pids, from :func:`_proc_stats`: to walk a process tree."""
+    kids: Dict[int, list] = {}
+    for pid, (parent, _) in stats.items():
+        kids.setdefault(parent, []).append(pid)
+    return kids
+
+
 def tree_cpu_s(pid: Optional[int] = None, proc: str | Path = "/proc") -> Optional[float]:
     """CPU seconds used by process ``pid`` (default: this one) and every live descendant, plus, for
     this process, the children it has already waited for. None where ``proc`` cannot be read."""
@@ -61,9 +69,7 @@ def tree_cpu_s(pid: Optional[int] = None, proc: str | Path = "/proc") -> Optiona
         return None
     if pid not in stats:
         return None
-    kids: Dict[int, list] = {}
-    for p, (parent, _) in stats.items():
-        kids.setdefault(parent, []).append(p)
+    kids = children(stats)
     total, todo = 0.0, [pid]
     while todo:
         p = todo.pop()
