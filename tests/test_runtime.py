@@ -627,6 +627,34 @@ def test_a_network_whose_units_died_is_reported(compose_cfg, tmp_path, capsys, d
         assert "have died" not in out and "dead_network_at_frames" not in s
 
 
+def test_the_actor_learners_last_statistics_reach_the_last_row(compose_cfg, tmp_path, monkeypatch):
+    """An actor-learner reports its statistics every STATS_EVERY_S and once more as it exits, after
+    the budget is used up. That last report must land in a metrics row even when it comes late: the
+    row at the budget's end is written after the actor-learners have exited, not before (a run
+    shorter than STATS_EVERY_S has no other report; CI once saw such a run with none in any row)."""
+    import queue as queue_mod
+
+    from asyncrl.runtime import actor_learner, backends
+
+    class LateStats(queue_mod.Queue):
+        def put(self, item, *args, **kwargs):
+            if item[0] == "stats":
+                time.sleep(0.8)  # several logger intervals: the trainer writes rows meanwhile
+            super().put(item, *args, **kwargs)
+
+    monkeypatch.setattr(actor_learner, "STATS_EVERY_S", 1e9)  # the exit report only
+    monkeypatch.setattr(backends.ThreadBackend, "make_queue", lambda self: LateStats())
+    cfg = compose_cfg("env=toy", "eval.episodes=0", "logger.progress=false", "logger.interval_s=0.1",
+                      "runtime=thread", "threads=1", "total_frames=2000")
+    tr = Trainer(cfg, tmp_path)
+    s = tr.run(logger.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
+    assert s["status"] == "completed", s.get("error")
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert int(rows[-1]["frames"]) == 2000
+    assert rows[-1]["loss"] and rows[-1]["active_min"], rows[-1]
+    assert len({r["frames"] for r in rows}) == len(rows)  # still one row per T
+
+
 def test_a_resumed_dead_network_keeps_where_it_was_first_found(compose_cfg, tmp_path, capsys):
     """Resuming a run whose network died: the warning comes again (this process has not said it),
     and dead_network_at_frames stays the first detection, from before the checkpoint."""

@@ -330,7 +330,11 @@ class Trainer:
 
     def _tick(self) -> None:
         frames = self.frames()
-        self.run_log.row(self)
+        if self.budget.done < self.total_steps:
+            # The row at the budget's end is the forced one after the actor-learners have exited:
+            # their last statistics reach the queue after the budget is used up, and a row written
+            # at that T before they come would leave them in no row (one row per T).
+            self.run_log.row(self)
         if self._next_ckpt is not None and frames >= self._next_ckpt:
             self._next_ckpt = _next_multiple(frames, self.cfg.checkpoint.interval_frames)
             self.save_checkpoint(frames, self.wall())
