@@ -111,30 +111,48 @@ def test_tiny_run_writes_a_valid_run_directory(tmp_path):
     assert {f.name: f.read_text() for f in (run / ".hydra").iterdir()} == hydra_dir
 
 
+REFUSAL_BASE = ["env=toy", "threads=1", "total_frames=3000", "eval.episodes=1", "hydra.run.dir=run"]
+
+
+@pytest.fixture(scope="module")
+def completed_toy_run(tmp_path_factory):
+    """One completed run of REFUSAL_BASE, copied by each test that tries another run in its directory."""
+    cwd = tmp_path_factory.mktemp("refusals")
+    done = run_cli(*REFUSAL_BASE, cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    return cwd / "run"
+
+
 @pytest.mark.parametrize("change,needle", [
     ("total_frames=4000", "total_frames: 3000 -> 4000"),
     ("method.lr=0.001", "method.lr: 0.0007 -> 0.001"),
     ("method.optimizer=rmsprop", "method.optimizer: 'shared_rmsprop' -> 'rmsprop'"),
     ("env.noop_max=3", "env.noop_max"),
 ])
-def test_another_run_in_the_same_directory_is_refused(tmp_path, change, needle):
+def test_another_run_in_the_same_directory_is_refused(tmp_path, completed_toy_run, change, needle):
     """Skip or resume only the same run: any run-defining key that differs is one line and exit 2,
-    and the directory is left exactly as it was; resume=false starts afresh."""
-    base = ["env=toy", "threads=1", "total_frames=3000", "eval.episodes=1", "hydra.run.dir=run"]
-    assert run_cli(*base, cwd=tmp_path).returncode == 0
+    and the directory is left exactly as it was."""
     run = tmp_path / "run"
+    shutil.copytree(completed_toy_run, run)
     before = {str(f.relative_to(run)): f.read_bytes() for f in run.rglob("*") if f.is_file()}
     assert ".hydra/overrides.yaml" in before
-    res = run_cli(*base, change, cwd=tmp_path)
+    res = run_cli(*REFUSAL_BASE, change, cwd=tmp_path)
     assert res.returncode == 2, res.stdout + res.stderr
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("asyncrl: error:") and needle in lines[0], res.stderr
     assert "resume=false" in lines[0]
     assert {str(f.relative_to(run)): f.read_bytes() for f in run.rglob("*") if f.is_file()} == before
-    fresh = run_cli(*base, change, "resume=false", cwd=tmp_path)
+
+
+def test_resume_false_starts_a_changed_run_afresh_in_the_same_directory(tmp_path, completed_toy_run):
+    """The way out the refusal names: resume=false trains the changed run from the start there."""
+    run = tmp_path / "run"
+    shutil.copytree(completed_toy_run, run)
+    fresh = run_cli(*REFUSAL_BASE, "total_frames=4000", "resume=false", cwd=tmp_path)
     assert fresh.returncode == 0, fresh.stderr
     assert "already completed" not in fresh.stdout
-    assert json.loads((run / "summary.json").read_text())["status"] == "completed"
+    s = json.loads((run / "summary.json").read_text())
+    assert s["status"] == "completed" and s["frames"] == 4000, s
 
 
 def test_an_interrupted_run_resumes_only_as_itself(tmp_path):
