@@ -343,10 +343,10 @@ def _job_workers() -> list:
     submitit_local; by their command lines, :data:`_WORKER_MARKS`). Empty where /proc cannot be
     read, and under the basic launcher: its jobs run in this process, whose trainer handles the
     signals itself."""
-    from .runtime.load import _proc_stats, children
+    from .runtime.load import children, proc_stats
 
     try:
-        kids = children(_proc_stats(Path("/proc")))
+        kids = children(proc_stats(Path("/proc")))
     except OSError:
         return []
     workers, todo = [], list(kids.get(os.getpid(), []))

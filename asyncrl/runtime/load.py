@@ -32,7 +32,7 @@ def machine_busy_s(stat: str | Path = "/proc/stat") -> Optional[float]:
     return (user + nice + system + irq + softirq) / _TICK
 
 
-def _proc_stats(proc: Path) -> Dict[int, Tuple[int, float]]:
+def proc_stats(proc: Path) -> Dict[int, Tuple[int, float]]:
     """pid -> (parent pid, CPU seconds used: utime + stime) of every process ``proc`` lists."""
     out = {}
     for d in proc.iterdir():
@@ -52,7 +52,7 @@ def _proc_stats(proc: Path) -> Dict[int, Tuple[int, float]]:
 
 
 def children(stats: Dict[int, Tuple[int, float]]) -> Dict[int, list]:
-    """parent pid -> its child pids, from :func:`_proc_stats`: to walk a process tree."""
+    """parent pid -> its child pids, from :func:`proc_stats`: to walk a process tree."""
     kids: Dict[int, list] = {}
     for pid, (parent, _) in stats.items():
         kids.setdefault(parent, []).append(pid)
@@ -64,7 +64,7 @@ def tree_cpu_s(pid: Optional[int] = None, proc: str | Path = "/proc") -> Optiona
     this process, the children it has already waited for. None where ``proc`` cannot be read."""
     pid = os.getpid() if pid is None else pid
     try:
-        stats = _proc_stats(Path(proc))
+        stats = proc_stats(Path(proc))
     except OSError:
         return None
     if pid not in stats:
