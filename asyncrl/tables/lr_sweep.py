@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .evaluations import own_evaluations
-from .markdown import _format_cell, frames_label, life_label
+from .markdown import _format_cell, group_heading
 from .methods import SCORE_THRESHOLDS, _threshold_cells, time_to_threshold
 from .runs import load_episodes
 
@@ -108,8 +108,7 @@ def lr_sweep_markdown(table: pd.DataFrame, k: int = LR_SWEEP_WINDOW) -> str:
         threshold = rows["threshold"].iloc[0]
         target = f"MA-{k} ≥ {threshold:g}" if pd.notna(threshold) else "threshold"
         lines = [
-            f"## {g['method']} on {g['env']}: {g['threads']} thread{'s' * (g['threads'] != 1)} ({g['runtime']}), "
-            f"{frames_label(g['total_frames'])}-frame budget{life_label(g['env'], g['terminal_on_life_loss'])}",
+            group_heading(f"{g['method']} on {g['env']}", g, runtime=True),
             "",
             f"Compared at {common / 1e6:.2f}M frames, the fewest any run of this sweep has trained.",
             "",

@@ -31,6 +31,13 @@ def life_label(env: str, terminal_on_life_loss: bool) -> str:
     return ", lost life " + ("terminal" if terminal_on_life_loss else "not terminal")
 
 
+def group_heading(subject: str, g: dict, runtime: bool = False) -> str:
+    """A table section's heading: `subject`, the group's threads (and runtime), budget and life rule."""
+    threads = f"{g['threads']} thread{'s' * (g['threads'] != 1)}" + (f" ({g['runtime']})" if runtime else "")
+    return (f"## {subject}: {threads}, {frames_label(g['total_frames'])}-frame budget"
+            f"{life_label(g['env'], g['terminal_on_life_loss'])}")
+
+
 def _format_cell(value, floatfmt: str) -> str:
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else ""

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .evaluations import FINAL_EVAL_EPISODES, _EVAL_FIELDS, final_evaluation
-from .markdown import _format_cell, frames_label, hours_label, life_label
+from .markdown import _format_cell, group_heading, hours_label
 from .runs import completed_runs, free_cores, load_episodes, moving_average, shared_hours
 
 # Runs are compared across methods within one (game, thread count, frame budget, lost-life
@@ -112,8 +112,7 @@ def methods_markdown(table: pd.DataFrame, k: int = 10) -> str:
         threshold = rows["threshold"].iloc[0]
         target = f"MA ≥ {threshold:g}" if pd.notna(threshold) else "threshold"
         lines = [
-            f"## {g['env']}: {g['threads']} thread{'s' * (g['threads'] != 1)}, "
-            f"{frames_label(g['total_frames'])}-frame budget{life_label(g['env'], g['terminal_on_life_loss'])}",
+            group_heading(g['env'], g),
             "",
             f"| method | seed | frames | hours | evaluation | policy | games | mean | std | min | max "
             f"| frames to {target} | hours to it |",
