@@ -181,6 +181,12 @@ def _atari_env(cfg: Any):
     )
 
 
+def _check_noop_starts(cfg: Any, meanings: list) -> None:
+    """No-op starts (env.noop_max > 0) play action 0 at reset: it must be NOOP."""
+    if int(cfg.noop_max) > 0 and meanings[0] != "NOOP":
+        raise ValueError(f"{cfg.game}: no-op starts need action 0 to be NOOP")
+
+
 def _gymnasium_atari(cfg: Any) -> gym.Env:
     env = _FreshFinalFrame(
         _atari_env(cfg),
@@ -264,8 +270,7 @@ class _LeanAtari(gym.Env):
         else:
             self._actions = list(self.ale.getMinimalActionSet())
         self._noop_max = int(cfg.noop_max)
-        if self._noop_max > 0 and self._atari.get_action_meanings()[0] != "NOOP":
-            raise ValueError(f"{cfg.game}: no-op starts need action 0 to be NOOP")
+        _check_noop_starts(cfg, self._atari.get_action_meanings())
         self._skip = int(cfg.frame_skip)
         self._size = (int(cfg.screen_size), int(cfg.screen_size))
         height, width = self.ale.getScreenDims()
@@ -345,8 +350,7 @@ class _VectorAtari(gym.Env):
         probe = _atari_env(cfg)  # the action meanings (FIRE, NOOP), which the vector env does not give
         self._meanings = probe.get_action_meanings()
         probe.close()
-        if int(cfg.noop_max) > 0 and self._meanings[0] != "NOOP":
-            raise ValueError(f"{cfg.game}: no-op starts need action 0 to be NOOP")
+        _check_noop_starts(cfg, self._meanings)
         size = int(cfg.screen_size)
         self._vec = AtariVectorEnv(
             game=cfg.game, num_envs=1, num_threads=1, frameskip=int(cfg.frame_skip), grayscale=True,
