@@ -627,11 +627,10 @@ def test_a_network_whose_units_died_is_reported(compose_cfg, tmp_path, capsys, d
         assert "have died" not in out and "dead_network_at_frames" not in s
 
 
-def test_the_actor_learners_last_statistics_reach_the_last_row(compose_cfg, tmp_path, monkeypatch):
-    """An actor-learner reports its statistics every STATS_EVERY_S and once more as it exits, after
-    the budget is used up. That last report must land in a metrics row even when it comes late: the
-    row at the budget's end is written after the actor-learners have exited, not before (a run
-    shorter than STATS_EVERY_S has no other report; CI once saw such a run with none in any row)."""
+def late_exit_reports(monkeypatch) -> None:
+    """Thread-backend actor-learners whose exit report reaches the trainer 0.8 s late, after the
+    budget is used up (their periodic reports are turned off): for that long the trainer ticks
+    at the budget's end while they are still alive."""
     import queue as queue_mod
 
     from asyncrl.runtime import actor_learner, backends
@@ -644,6 +643,14 @@ def test_the_actor_learners_last_statistics_reach_the_last_row(compose_cfg, tmp_
 
     monkeypatch.setattr(actor_learner, "STATS_EVERY_S", 1e9)  # the exit report only
     monkeypatch.setattr(backends.ThreadBackend, "make_queue", lambda self: LateStats())
+
+
+def test_the_actor_learners_last_statistics_reach_the_last_row(compose_cfg, tmp_path, monkeypatch):
+    """An actor-learner reports its statistics every STATS_EVERY_S and once more as it exits, after
+    the budget is used up. That last report must land in a metrics row even when it comes late: the
+    row at the budget's end is written after the actor-learners have exited, not before (a run
+    shorter than STATS_EVERY_S has no other report; CI once saw such a run with none in any row)."""
+    late_exit_reports(monkeypatch)
     cfg = compose_cfg("env=toy", "eval.episodes=0", "logger.progress=false", "logger.interval_s=0.1",
                       "runtime=thread", "threads=1", "total_frames=2000")
     tr = Trainer(cfg, tmp_path)
@@ -653,6 +660,23 @@ def test_the_actor_learners_last_statistics_reach_the_last_row(compose_cfg, tmp_
     assert int(rows[-1]["frames"]) == 2000
     assert rows[-1]["loss"] and rows[-1]["active_min"], rows[-1]
     assert len({r["frames"] for r in rows}) == len(rows)  # still one row per T
+
+
+@pytest.mark.parametrize("final", [True, False])
+def test_the_budgets_end_is_evaluated_once(compose_cfg, tmp_path, monkeypatch, final):
+    """The periodic evaluation due at the budget's end (here 2000, a multiple of the interval) and
+    the final evaluation would play the same parameters at the same T: with eval.final the final
+    one alone plays there; without it, the periodic one does. The actor-learners linger at the
+    budget's end (late exit report), so the trainer surely ticks there."""
+    late_exit_reports(monkeypatch)
+    cfg = compose_cfg("env=toy", "eval.episodes=2", "eval.interval_frames=1000", f"eval.final={str(final).lower()}",
+                      "logger.progress=false", "logger.interval_s=0.1", "runtime=thread", "threads=1",
+                      "total_frames=2000")
+    tr = Trainer(cfg, tmp_path)
+    s = tr.run(logger.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
+    assert s["status"] == "completed", s.get("error")
+    frames = [e["frames"] for e in s["evals"]]
+    assert len(frames) == 2 and 1000 <= frames[0] < 2000 and frames[1] == 2000, frames  # the first at its tick
 
 
 def test_a_resumed_dead_network_keeps_where_it_was_first_found(compose_cfg, tmp_path, capsys):

@@ -339,6 +339,11 @@ class Trainer:
             self._next_ckpt = _next_multiple(frames, self.cfg.checkpoint.interval_frames)
             self.save_checkpoint(frames, self.wall())
         if self._next_eval is not None and frames >= self._next_eval and self.cfg.eval.episodes > 0:
+            if self.budget.done >= self.total_steps and self.cfg.eval.final:
+                # the final evaluation plays these parameters at this T once the actor-learners exit:
+                # a periodic one here would be the same evaluation twice
+                self._next_eval = None
+                return
             # a snapshot now, played when the evaluator gets to it: a slow (low-priority) evaluation
             # delays the later ones but skips none (while at most MAX_PENDING_EVALS wait), and each
             # keeps the frames of its snapshot
