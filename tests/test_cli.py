@@ -180,15 +180,10 @@ def test_cores_and_default_threads_follow_the_cpu_affinity(tmp_path):
 
 
 def _children(pid):
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
+    """The child processes of `pid` (from the runtime's own reading of /proc)."""
+    from asyncrl.runtime.load import children, proc_stats
+
+    return children(proc_stats(Path("/proc"))).get(pid, [])
 
 
 def _alive(pids):
