@@ -71,7 +71,7 @@ class MethodCfg:
 class EvalCfg:
     interval_frames: int = 4_000_000  # evaluate every this many global frames (<= 0: only at the end)
     episodes: int = 10  # whole games per evaluation, each after up to noop_max no-ops
-    final: bool = True  # always run a final evaluation after training
+    final: bool = True  # always run a final evaluation after training (it replaces a periodic one due at the budget's end)
     # periodic evaluations run in their own process at this nice value (0: the actor-learners'
     # priority; 19: the lowest), so they take little from training; the final one runs at full speed
     nice: int = 10
