@@ -77,6 +77,10 @@ class RunLog:
         self._last_row_t = None
         self._other_load = None  # runtime.load.OtherLoad from begin(); restarted with the training clock
         self._last_row_frames = 0
+        self._last_row: Optional[Dict[str, Any]] = None  # the last row this process wrote, and the
+        self._last_sums: Dict[str, float] = {}  # reports it was made of (kept for _join_last_row)
+        self._last_n = 0
+        self._last_scores: List[float] = []
         self._last_plain_t = 0.0
         self._rate = None  # RecentRate once training has started
         self.dead_at: Optional[int] = None  # frames at the first metrics row below DEAD_ACTIVE_SHARE (ever)
@@ -156,20 +160,51 @@ class RunLog:
         if not force and dt < self.cfg.logger.interval_s:
             return
         if frames == self._last_row_frames:
-            return  # no progress (start-up, shutdown): one row per T, also across a resume
+            # no progress (start-up, shutdown): one row per T, also across a resume. Reports that came
+            # after this process wrote T's row (actor-learners stopped by a signal report as they exit,
+            # having taken no frame since) join that row in the run's last, forced write.
+            if force and self._last_row is not None and (self._stat_n or self._ep_scores):
+                self._join_last_row()
+            return
         row = {
             "frames": frames,
             "wall_time_s": round(tr.wall(), 3),
             "frames_per_s": (frames - self._last_row_frames) / dt if dt > 0 else 0.0,
-            "episodes": len(self._ep_scores),
-            "score_mean": _mean(self._ep_scores) if self._ep_scores else "",
             "lr": tr.lr(frames),  # at this row's T, read once above (T moves on meanwhile)
             # over this row's interval, as frames_per_s
             "other_load": self._other_load.since_last() if self._other_load is not None else None,
+            **self._report_columns(),
+        }
+        self.metrics.write(row)
+        self._written(row)
+        self._last_row_t, self._last_row_frames = now, frames
+
+    def _report_columns(self) -> Dict[str, Any]:
+        """A row's columns from the actor-learners' reports since the last row: episodes, score_mean
+        and the mean of each statistic."""
+        cols: Dict[str, Any] = {
+            "episodes": len(self._ep_scores),
+            "score_mean": _mean(self._ep_scores) if self._ep_scores else "",
         }
         for k in ["loss", "grad_norm", "active_min"] + self.stat_keys:
-            row[k] = self._stat_sums[k] / self._stat_n if self._stat_n and k in self._stat_sums else ""
-        self.metrics.write(row)
+            cols[k] = self._stat_sums[k] / self._stat_n if self._stat_n and k in self._stat_sums else ""
+        return cols
+
+    def _join_last_row(self) -> None:
+        """Rewrite the last metrics row with the reports it was made of and those that came since, as
+        if all had come before it; its T, time, rate, lr and other_load stay."""
+        for k, v in self._last_sums.items():
+            self._stat_sums[k] = self._stat_sums.get(k, 0.0) + v
+        self._stat_n += self._last_n
+        self._ep_scores = self._last_scores + self._ep_scores
+        row = {**self._last_row, **self._report_columns()}
+        self.metrics.replace_last(row)
+        self._written(row)
+
+    def _written(self, row: Dict[str, Any]) -> None:
+        """After a row is written: the dead-network warning, the wandb mirror; the reports since the
+        last row become this row's."""
+        frames = row["frames"]
         active = row["active_min"]
         if active != "" and active < DEAD_ACTIVE_SHARE and not self._said_dead:
             self._said_dead = True
@@ -181,8 +216,9 @@ class RunLog:
                 f"cannot learn again (too high a learning rate does this; method.lr={self.cfg.method.lr:g})"
             )
         self.wandb.log(row)
+        self._last_row = row
+        self._last_sums, self._last_n, self._last_scores = self._stat_sums, self._stat_n, self._ep_scores
         self._stat_sums, self._stat_n, self._ep_scores = {}, 0, []
-        self._last_row_t, self._last_row_frames = now, frames
 
     def _fps_now(self, tr, now: float, frames: int) -> float:
         """The progress line's speed: over the last RecentRate.WINDOW_S of training (so a slow minute

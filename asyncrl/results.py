@@ -132,6 +132,18 @@ class CsvLog:
         self._w.writerow({k: _fmt(v) for k, v in row.items()})
         self._f.flush()
 
+    def replace_last(self, row: Dict[str, Any]) -> None:
+        """Rewrite the last row (atomically, the whole file): a T's row that late reports join."""
+        self._f.close()
+        with open(self.path, newline="") as f:
+            rows = list(csv.reader(f))
+        if len(rows) < 2:
+            raise ValueError(f"{self.path} has no row to replace")
+        rows[-1] = [_fmt(row.get(c, "")) for c in self.columns]
+        _rewrite_csv(self.path, rows)
+        self._f = open(self.path, "a", newline="")
+        self._w = csv.DictWriter(self._f, self.columns, extrasaction="ignore")
+
     def close(self) -> None:
         self._f.close()
 

@@ -662,6 +662,60 @@ def test_the_actor_learners_last_statistics_reach_the_last_row(compose_cfg, tmp_
     assert len({r["frames"] for r in rows}) == len(rows)  # still one row per T
 
 
+class _Clock:
+    """The little of a Trainer that RunLog.row reads: T, the training clock, the learning rate."""
+
+    total_frames, start_frames, wall_offset, recent_scores = 10_000, 0, 0.0, ()
+
+    def __init__(self):
+        self.t = 0
+
+    def frames(self):
+        return self.t
+
+    def wall(self):
+        return self.t / 1000
+
+    def lr(self, frames):
+        return 1e-3
+
+
+def test_reports_after_the_last_row_at_the_same_T_join_that_row(compose_cfg, tmp_path):
+    """Actor-learners stopped by a signal report as they exit. When they took no frame after the
+    last row, the run's last (forced) write is at that row's T: their reports join that row (a
+    second row at one T would break one row per T; dropping them lost the statistics of the run's
+    last seconds). An in-loop row at an unchanged T still writes nothing."""
+    cfg = compose_cfg("env=toy", "logger.progress=false", "logger.interval_s=0")
+    log = logger.RunLog(cfg, tmp_path, ["policy_loss"], 1)
+    tr = _Clock()
+    log.started(tr)
+    tr.t = 500
+    log.stats({"loss": 1.0, "grad_norm": 2.0, "policy_loss": 3.0})
+    log.episode(tr, 0, 400, -21.0, 100)
+    log.row(tr)
+    log.stats({"loss": 3.0, "grad_norm": 4.0, "policy_loss": 5.0})  # an exit report, no frame since
+    log.episode(tr, 1, 500, -19.0, 120)
+    log.row(tr)  # in the loop: T has not moved, no row
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert [(r["frames"], r["loss"], r["episodes"]) for r in rows] == [("500", "1", "1")]
+    log.row(tr, force=True)  # the run's last write
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert len(rows) == 1, rows
+    r = rows[0]
+    assert (r["frames"], r["wall_time_s"], r["lr"]) == ("500", "0.5", "0.001")  # the row's own T and clock
+    assert (float(r["loss"]), float(r["grad_norm"]), float(r["policy_loss"])) == (2.0, 3.0, 4.0)  # both reports
+    assert (int(r["episodes"]), float(r["score_mean"])) == (2, -20.0)
+    log.row(tr, force=True)  # nothing new: the row stays as it is
+    assert list(csv.DictReader(open(tmp_path / "metrics.csv"))) == rows
+    tr.t = 600
+    log.stats({"loss": 7.0, "grad_norm": 1.0, "policy_loss": 1.0})
+    log.row(tr, force=True)  # a new T: a new row, of the reports since the joined one only
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert [(r["frames"], r["loss"], r["episodes"]) for r in rows] == [("500", "2", "2"), ("600", "7", "0")]
+    log.metrics.close()
+    log.episodes.close()
+
+
 @pytest.mark.parametrize("final", [True, False])
 def test_the_budgets_end_is_evaluated_once(compose_cfg, tmp_path, monkeypatch, final):
     """The periodic evaluation due at the budget's end (here 2000, a multiple of the interval) and
