@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from .results import EPISODE_COLUMNS, METRIC_COLUMNS, CsvLog, cpu, read_json, versions, write_json
+from .results import EPISODE_COLUMNS, METRIC_COLUMNS, CsvLog, cpu, host_history, read_json, versions, write_json
 
 
 class WandbLogger:
@@ -86,6 +86,7 @@ class RunLog:
         self.dead_at: Optional[int] = None  # frames at the first metrics row below DEAD_ACTIVE_SHARE (ever)
         self._said_dead = False  # the warning, once per process
         self.bar = None
+        self.hosts: List[Dict[str, Any]] = []  # results.host_history, from begin()
 
     # --- called by the trainer -----------------------------------------------------------------
     def begin(self, tr) -> None:
@@ -97,10 +98,12 @@ class RunLog:
         self._last_row_t = time.monotonic()
         self._last_row_frames = tr.start_frames
         self._other_load = OtherLoad()
-        if tr.start_frames > 0:  # resumed: a network found dead before the checkpoint stays found there
-            dead = (read_json(self.run_dir / "summary.json") or {}).get("dead_network_at_frames")
+        previous = read_json(self.run_dir / "summary.json") if tr.start_frames > 0 else None
+        if previous:  # resumed: a network found dead before the checkpoint stays found there
+            dead = previous.get("dead_network_at_frames")
             if dead is not None and int(dead) <= tr.start_frames:
                 self.dead_at = int(dead)
+        self.hosts = host_history(previous, tr.start_frames, tr.wall_offset, self.base["cpu"])
         self._write_summary(tr, "running", tr.start_frames, tr.wall_offset)
         if self.cfg.logger.progress and sys.stderr.isatty():
             from tqdm import tqdm
@@ -267,6 +270,7 @@ class RunLog:
             "startup_s": round(tr.startup_s, 3),  # spawning and building the actor-learners, not in wall_time_s
             "final_score": evals[-1]["mean"] if evals and status == "completed" else None,
             "evals": evals,
+            "hosts": self.hosts,
         }
         if tr.error:
             summary["error"] = tr.error

@@ -207,6 +207,23 @@ def cpu(cpuinfo: str | Path = "/proc/cpuinfo") -> Optional[str]:
     return platform.processor() or None
 
 
+def host_history(previous: Optional[Dict[str, Any]], start_frames: int, start_wall: float,
+                 host: Optional[str]) -> List[Dict[str, Any]]:
+    """summary.json's ``hosts``: the machines a run trained on, in order, each as the processor
+    (`cpu`) and the T and training time at which it took over (``from_frames``, ``from_wall_s``).
+    A run resumed on another machine gets a new entry; wall-clock figures of a run with several
+    mix their speeds. `previous` is the summary the resumed run left (None: a new run); the entries
+    of frames it trained past its checkpoint (`start_frames`), which the run trains again, go. A
+    summary from before this field gives one entry: its own processor from T = 0."""
+    hosts: List[Dict[str, Any]] = []
+    if previous and start_frames > 0:
+        hosts = list(previous.get("hosts") or [{"cpu": previous.get("cpu"), "from_frames": 0, "from_wall_s": 0.0}])
+        hosts = [h for h in hosts if int(h["from_frames"]) < start_frames]
+    if not hosts or hosts[-1]["cpu"] != host:
+        hosts.append({"cpu": host, "from_frames": int(start_frames), "from_wall_s": round(float(start_wall), 3)})
+    return hosts
+
+
 def git_commit() -> Optional[str]:
     here = Path(__file__).resolve().parent
     try:

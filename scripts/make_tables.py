@@ -248,7 +248,8 @@ SHARED_NOTE = (
     f"'(x shared)': x of those hours ran while processes other than the run's used >= {T.SHARED_LOAD:g} core's "
     "worth of CPU more than the cores the run left free (cores − actor-learners; metrics.csv other_load, recorded "
     "since 2026-11-27; a plain figure: not recorded). Frames are exact whatever the load; hours and frames/s hold "
-    "for the load the run met.")
+    "for the load the run met. ', n hosts': the run trained on n machines in turn (resumed on another; "
+    "summary.json hosts, recorded since 2026-12-06), so its hours and frames/s mix their speeds.")
 
 
 def plot_curves(done: pd.DataFrame, fig_dir: Path, k: int) -> list[Path]:

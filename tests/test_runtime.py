@@ -733,6 +733,48 @@ def test_the_budgets_end_is_evaluated_once(compose_cfg, tmp_path, monkeypatch, f
     assert len(frames) == 2 and 1000 <= frames[0] < 2000 and frames[1] == 2000, frames  # the first at its tick
 
 
+def test_the_hosts_a_run_trained_on_are_its_summarys_history():
+    """results.host_history: a new run starts one entry; a resume on the same machine keeps it, on
+    another adds one at the checkpoint's T and time; entries past the checkpoint (frames the run
+    trains again) go; a summary from before the field becomes its own processor from T = 0."""
+    from asyncrl.results import host_history
+
+    def entry(cpu, frames, wall):
+        return {"cpu": cpu, "from_frames": frames, "from_wall_s": wall}
+
+    assert host_history(None, 0, 0.0, "A") == [entry("A", 0, 0.0)]
+    first = {"hosts": [entry("A", 0, 0.0)], "cpu": "A"}
+    assert host_history(first, 700, 60.0, "A") == [entry("A", 0, 0.0)]
+    two = host_history(first, 700, 60.0, "B")
+    assert two == [entry("A", 0, 0.0), entry("B", 700, 60.0)]
+    assert host_history({"hosts": two}, 900, 80.0, "B") == two
+    assert host_history({"hosts": two}, 900, 80.0, "A") == [*two, entry("A", 900, 80.0)]
+    # B's frames are past this checkpoint (the run died before B's first checkpoint): trained again on C
+    assert host_history({"hosts": two}, 700, 60.0, "C") == [entry("A", 0, 0.0), entry("C", 700, 60.0)]
+    assert host_history({"hosts": two}, 500, 40.0, "A") == [entry("A", 0, 0.0)]
+    assert host_history({"cpu": "A", "frames": 700}, 700, 60.0, "B") == two  # a summary from before hosts
+    assert host_history(first, 0, 0.0, "B") == [entry("B", 0, 0.0)]  # resume=false: a new run
+
+
+def test_a_run_resumed_on_another_machine_adds_it_to_its_hosts(compose_cfg, tmp_path, monkeypatch):
+    """A resumed run's summary.json carries the hosts of the one it resumes, and the machine it
+    runs on now from the checkpoint's T."""
+    from asyncrl import logger as logger_mod
+
+    cfg = compose_cfg("env=toy", "eval.episodes=0", "logger.progress=false", "logger.interval_s=0.2",
+                      "runtime=thread", "threads=1", "total_frames=4000")
+    tr = Trainer(cfg, tmp_path)
+    ck = tr.checkpoint_payload(2000, 1.5)
+    results.write_json(tmp_path / "summary.json", {"status": "interrupted", "frames": 2000, "cpu": "old machine"})
+    monkeypatch.setattr(logger_mod, "cpu", lambda: "new machine")
+    resumed = Trainer(cfg, tmp_path, checkpoint=ck)
+    s = resumed.run(logger.RunLog(cfg, tmp_path, resumed.method_cls.stat_keys, os.cpu_count()))
+    assert s["status"] == "completed", s.get("error")
+    assert s["cpu"] == "new machine"
+    assert s["hosts"] == [{"cpu": "old machine", "from_frames": 0, "from_wall_s": 0.0},
+                          {"cpu": "new machine", "from_frames": 2000, "from_wall_s": 1.5}]
+
+
 def test_a_resumed_dead_network_keeps_where_it_was_first_found(compose_cfg, tmp_path, capsys):
     """Resuming a run whose network died: the warning comes again (this process has not said it),
     and dead_network_at_frames stays the first detection, from before the checkpoint."""

@@ -932,3 +932,25 @@ def test_shared_hours_count_the_rows_where_other_processes_used_the_cores(tmp_pa
     assert comparison.loc["one_step_q", "load_hours"] == 0
     md = T.methods_markdown(comparison.reset_index())
     assert "| a3c | 0 | 1.00M | 2.00 (1.00 shared) |" in md and "| one_step_q | 0 | 1.00M | 1.00 |" in md
+
+
+def test_a_run_resumed_on_another_machine_says_so_beside_its_hours(tmp_path):
+    """summary.json hosts (results.host_history): a run trained on two machines in turn has hours
+    and frames/s that mix their speeds, and the tables say how many it had; a run from before the
+    field, or on one machine, says nothing."""
+    assert T.hours_label(2.0, 2.0, 0.5, hosts=2) == "2.00 (0.50 shared), 2 hosts"
+    assert T.hours_label(2.96, 0.0, 0.0, hosts=2) == "2.96, 2 hosts"
+    assert T.hours_label(2.96, 0.0, 0.0, hosts=1) == "2.96"
+    two = make_run(tmp_path, "a3c", "pong", 2, 0, [(1, -21)], wall_time_s=7200.0, final_score=-20.0)
+    make_run(tmp_path, "one_step_q", "pong", 2, 0, [(1, -21)], wall_time_s=3600.0, final_score=-21.0)
+    summary = json.loads((two / "summary.json").read_text())
+    summary["hosts"] = [{"cpu": "A", "from_frames": 0, "from_wall_s": 0.0},
+                        {"cpu": "B", "from_frames": 500, "from_wall_s": 10.0}]
+    (two / "summary.json").write_text(json.dumps(summary))
+    runs = T.load_runs(tmp_path)
+    assert [T.host_count(r) for r in runs.sort_values("method").to_dict("records")] == [2, 1]
+    table = T.atari_runs(runs).set_index("method")
+    assert (table.loc["a3c", "hosts"], table.loc["one_step_q", "hosts"]) == (2, 1)
+    assert "| 2.00, 2 hosts |" in T.atari_runs_markdown(table.reset_index())
+    md = T.methods_markdown(T.methods_comparison(runs))
+    assert "| a3c | 0 | 1.00M | 2.00, 2 hosts |" in md and "| one_step_q | 0 | 1.00M | 1.00 |" in md

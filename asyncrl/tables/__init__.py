@@ -42,7 +42,7 @@ from .methods import (
 from .reference import PAPER_LABELS, PAPER_TABLE1, PAPER_TABLE2, REFERENCES, paper_scores, reference_scores
 from .runs import (
     EPISODE_COLUMNS, SUMMARY_COLUMNS, _read_episodes, completed_runs, excluded_runs, load_episodes,
-    load_runs, moving_average, protocol_label, SHARED_LOAD, free_cores, shared_hours,
+    load_runs, moving_average, protocol_label, SHARED_LOAD, free_cores, host_count, shared_hours,
 )
 from .scores import (
     LIFE_NOT_TERMINAL, final_scores, hns, hns_per_game, human_normalized_table, paper_table1,

@@ -71,11 +71,13 @@ def write_table(df: pd.DataFrame, out_dir: str | Path, name: str, title: str,
     return [csv_path, md_path]
 
 
-def hours_label(hours: float, measured: float, shared: float) -> str:
+def hours_label(hours: float, measured: float, shared: float, hosts: int = 1) -> str:
     """A run's training hours with how many of them shared the machine (runs.shared_hours):
     "2.96 (1.30 shared)", "2.96 (0.40 shared of 1.50 measured)" when only part of the run records
-    it, plain "2.96" when none does (runs from before metrics.csv had other_load)."""
+    it, plain "2.96" when none does (runs from before metrics.csv had other_load); ", 2 hosts" after
+    it when the run trained on more than one machine (runs.host_count)."""
+    on = f", {hosts} hosts" if hosts > 1 else ""
     if not measured > 0:
-        return f"{hours:.2f}"
+        return f"{hours:.2f}{on}"
     part = "" if measured >= 0.99 * hours else f" of {measured:.2f} measured"
-    return f"{hours:.2f} ({shared:.2f} shared{part})"
+    return f"{hours:.2f} ({shared:.2f} shared{part}){on}"

@@ -143,6 +143,13 @@ def shared_hours(run_dir: str | Path, free_cores: float = 0.0, min_load: float =
     return float(dt[load.notna()].sum()) / 3600, float(dt[load >= free_cores + min_load].sum()) / 3600
 
 
+def host_count(run: dict) -> int:
+    """How many machines a run trained on (summary.json ``hosts``, results.host_history): more than
+    one and its hours and frames/s mix their speeds. 1 for runs from before the field."""
+    hosts = run.get("hosts")
+    return len(hosts) if isinstance(hosts, list) and hosts else 1
+
+
 def free_cores(run: dict) -> float:
     """The cores a run leaves to others: its summary's cores minus its actor-learners (0 when it
     has as many or more, or does not record its cores)."""
