@@ -14,6 +14,7 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -245,15 +246,14 @@ def _report(summary: dict, run_dir: Path, error) -> None:
 def hydra_main(cfg: DictConfig):
     _STARTED.append(True)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    stop_file = os.environ.get(STOP_FILE_ENV)
-    if multirun and stop_file and os.getpid() not in _MAIN_PID and Path(stop_file).exists():
+    if multirun and _stopped_by_the_command():
         # a parallel launcher's worker takes up a job after the sweep was stopped: it does not start
         # (the directory Hydra just made for it goes again if empty; the same command runs the job)
         try:
             Path(HydraConfig.get().runtime.output_dir).rmdir()
         except OSError:
             pass
-        return _job_failed("not started: the sweep was stopped", touch=False)
+        return {"status": "interrupted", "error": "not started: the sweep was stopped"}
     try:
         summary = run(cfg)
     except ConfigError as exc:
@@ -273,6 +273,10 @@ def hydra_main(cfg: DictConfig):
             sys.exit(130 if summary["status"] == "interrupted" else 1)
         why = _leave_to_slurm() if summary["status"] == "interrupted" else ""
         _stop_the_sweep_if_signalled()
+        if summary["status"] == "interrupted" and _stopped_by_the_command():
+            # the command stopped its sweep, and says so and exits 130 itself: raising here only
+            # adds Hydra's "Error executing job" line for a job that stopped as asked
+            return summary
         return _job_failed(f"{HydraConfig.get().runtime.output_dir}: {summary['status']}{why}", summary)
     return summary
 
@@ -302,12 +306,23 @@ def _stop_the_sweep_if_signalled() -> None:
     launcher runs the jobs one after another there) stops the sweep: Hydra would otherwise start
     the next job, and every job would need its own Ctrl-C. The stopped run keeps its checkpoint,
     and the same command resumes the sweep (completed jobs are skipped). Exit code 130, as a
-    single run. In a launcher's worker (joblib, submitit) the launcher decides."""
+    single run. In a launcher's worker (joblib, submitit) the command, which passed the signal on,
+    stops the sweep."""
     if _STOPPED_BY and os.getpid() in _MAIN_PID:
-        signum = _STOPPED_BY.pop()[0]
-        print(f"[asyncrl] sweep stopped by {signal.Signals(signum).name}; the same command resumes it",
-              file=sys.stderr)
-        raise SystemExit(130)
+        _exit_sweep_stopped(_STOPPED_BY.pop()[0])
+
+
+def _exit_sweep_stopped(signum: int) -> NoReturn:
+    print(f"[asyncrl] sweep stopped by {signal.Signals(signum).name}; the same command resumes it",
+          file=sys.stderr)
+    raise SystemExit(130)
+
+
+def _stopped_by_the_command() -> bool:
+    """In a parallel launcher's worker: the command was signalled and stopped its sweep (it makes
+    the stop file before it passes the signal on to the workers, :func:`_stop_job_workers`)."""
+    stop_file = os.environ.get(STOP_FILE_ENV)
+    return bool(stop_file) and os.getpid() not in _MAIN_PID and Path(stop_file).exists()
 
 
 def _job_failed(error: str, summary: dict | None = None, touch: bool = True) -> dict:
@@ -424,9 +439,7 @@ def _main() -> None:
         hydra_main()
     except JobFailed as exc:  # raised by a launcher (joblib, submitit) once every job has run
         if _FORWARDED:
-            print(f"[asyncrl] sweep stopped by {signal.Signals(_FORWARDED[0]).name}; the same command resumes it",
-                  file=sys.stderr)
-            sys.exit(130)
+            _exit_sweep_stopped(_FORWARDED[0])
         print(f"asyncrl: {len(FAILED_JOBS) or 'at least one'} job(s) did not complete (first: {exc})", file=sys.stderr)
         sys.exit(1)
     except (ConfigError, HydraException, OmegaConfBaseException) as exc:
@@ -453,6 +466,8 @@ def _main() -> None:
             print(f"asyncrl: error: cannot write '{cause.filename}': {cause.strerror}", file=sys.stderr)
             sys.exit(2)
         raise
+    if _FORWARDED:  # a parallel launcher's jobs stopped by the signal the command passed on
+        _exit_sweep_stopped(_FORWARDED[0])
     if FAILED_JOBS:
         print(f"asyncrl: {len(FAILED_JOBS)} job(s) did not complete", file=sys.stderr)
         sys.exit(1)

@@ -508,6 +508,7 @@ def test_a_signal_to_the_command_stops_a_parallel_launchers_jobs_with_their_chec
         os.killpg(p.pid, signal.SIGKILL)
     assert p.returncode == 130, err[-3000:]
     assert f"sweep stopped by {signal.Signals(sig).name}" in err, err[-3000:]
+    assert "Error executing job" not in err, err[-3000:]  # Hydra's line for a failed job: none failed
     assert not left, f"processes left behind: {left}"
     for run in runs:
         s = summary(run)
