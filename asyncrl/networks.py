@@ -19,6 +19,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 State = Optional[Tuple[torch.Tensor, torch.Tensor]]
 TORSOS = ("small", "nature", "mlp")
@@ -211,12 +212,18 @@ class _RecordedTorso(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, layers, acts, *params):
-        ctx.layers, ctx.acts = layers, acts
+        # saved tensors, not ctx attributes: acts[-1] is the output, whose grad_fn holds ctx, so
+        # ctx.acts would make a reference cycle that only Python's cyclic gc frees. Cycles that
+        # lived through a young-generation collection waited for a full one, holding a rollout's
+        # activations each: an actor-learner's heap grew ~120 MB per million frames (one-step Q, Pong)
+        ctx.layers = layers
+        ctx.save_for_backward(*acts)
         return acts[-1]
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad):
-        layers, acts = ctx.layers, ctx.acts
+        layers, acts = ctx.layers, ctx.saved_tensors
         # no input gradient is needed below the first layer with parameters
         first = next(i for i, m in enumerate(layers) if isinstance(m, (nn.Linear, nn.Conv2d)))
         param_grads = []

@@ -1,6 +1,8 @@
 """Recorded acting (Network.record_rollout): the loss's replay of a rollout reuses the torso
 activations of the acting forwards, and its gradients are the autograd replay's."""
 
+import gc
+
 import pytest
 import torch
 
@@ -97,3 +99,30 @@ def test_without_a_record_nothing_is_kept():
     with torch.no_grad():
         net(_obs((4,), 1))
     assert net._recorded is None
+
+
+def test_a_replayed_rollout_frees_its_activations_without_the_cyclic_gc():
+    """Each update's recorded activations go when the update's graph goes, by reference counting.
+    They once sat in a reference cycle (the output's grad_fn -> ctx -> the activations -> the
+    output), which only Python's cyclic gc frees; an actor-learner's heap grew by ~120 MB per
+    million frames (one-step Q on Pong) with the cycles that waited for a full collection."""
+    torch.manual_seed(0)
+    net = Network((4, 84, 84), 6)
+    params = list(net.parameters())
+    buf = _obs((4, 84, 84), T + 1)
+
+    def frames_inputs_alive() -> int:  # the torso's first input: (T, 4, 84, 84) floats, held only by the graph
+        return sum(1 for o in gc.get_objects() if type(o) is torch.Tensor and o.shape == (T, 4, 84, 84)
+                   and o.is_floating_point())
+
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(10):
+            net.record_rollout()
+            _act(net, buf, None)
+            torch.autograd.grad(_loss(net, buf[:T], None), params)
+        alive = frames_inputs_alive()
+    finally:
+        gc.enable()
+    assert alive == 0, f"{alive} updates' activations still alive after their graphs went"
