@@ -137,9 +137,14 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
         f"the benchmark's while it ran) exceeded {bench_max_other_load:g} × cores are skipped, and rows that "
         f"predate that column when their 1-min load before the run exceeded {bench_max_load:g} × cores; of several CSVs the newest (row timestamp, else the "
         "lexicographically last path) is used. CSVs used: " + (", ".join(csvs) or "none") + ".",
-        "Measured cells: the runs' own wall-clock speedup (time to the reference). The runs shared the machine's "
-        "cores with other training runs, so these mix the parallel speedup with whatever load each run met; "
-        "they are shown for comparison, the composed row is the estimate.",
+        "Measured cells: the runs' own wall-clock speedup (time to the reference). Runs of a campaign may share "
+        "the machine's cores with each other, with tests or with other work, and may train on different "
+        "machines (sessions move between hosts), so these mix the parallel speedup with whatever load and "
+        "host each run met; they are shown for comparison, the composed row is the estimate. The load each "
+        "run met is in atari_runs (shared hours).",
+        "‡ = a measured cell whose runs, or its 1-actor-learner runs, did not all train on one recorded machine "
+        "(summary.json hosts, else cpu): its wall-clock ratio also compares the machines' speeds. Data efficiency "
+        "counts frames and does not depend on the machine.",
         f"* = oversubscribed: more actor-learners than the cores of the runs or of the benchmark "
         "(the cell measures time-sharing, not parallel speedup).",
         f"† = the group's reference score is near random play: human-normalized (no-op random and human scores) "

@@ -19,8 +19,12 @@ K = 2  # moving-average window used by the synthetic runs: small enough to reaso
 
 def make_run(root: Path, method: str, env: str, threads: int, seed: int, episodes=(), *, fps=1000.0,
              cores=2, status="completed", final_score=None, lr=7e-4, runtime="process",
-             total_frames=1_000_000, evals=(), terminal_on_life_loss=None, wall_time_s=1000.0, tag="") -> Path:
+             total_frames=1_000_000, evals=(), terminal_on_life_loss=None, wall_time_s=1000.0, tag="",
+             cpu="Test CPU, 1 KB cache", hosts=None) -> Path:
     """A run directory; ``episodes`` = [(wall_time_s, score)], at a constant ``fps`` (frames = fps * t).
+
+    ``cpu=None`` leaves the machine out (summaries from before the field); ``hosts`` = the processors
+    a run trained on in turn (summary.json ``hosts``).
 
     ``terminal_on_life_loss=None`` leaves the field out, as in summaries written before it existed;
     ``tag`` is appended to the directory name (runs that differ only in a setting)."""
@@ -34,6 +38,10 @@ def make_run(root: Path, method: str, env: str, threads: int, seed: int, episode
     }
     if terminal_on_life_loss is not None:
         summary["terminal_on_life_loss"] = terminal_on_life_loss
+    if cpu is not None:
+        summary["cpu"] = cpu
+    if hosts is not None:
+        summary["hosts"] = [{"cpu": h, "from_frames": 1000 * i, "from_wall_s": float(i)} for i, h in enumerate(hosts)]
     (run_dir / "summary.json").write_text(json.dumps(summary))
     rows = [(t * fps, t, 0, score, 100) for t, score in episodes]
     pd.DataFrame(rows, columns=T.EPISODE_COLUMNS).to_csv(run_dir / "episodes.csv", index=False)
@@ -660,6 +668,41 @@ def test_composed_table2_cells(tmp_path):
     assert np.isnan(cell(bare, "a3c", 2, "composed_speedup")) and cell(bare, "a3c", 2, "measured_speedup") == 3.0
 
 
+def test_measured_table2_cells_that_compare_machines_are_marked(tmp_path):
+    """A measured wall-clock speedup is a ratio of two runs' times: when they trained on different
+    machines (or one of them on two, or a machine is not recorded) it compares the machines too, and
+    its cell is marked; the data efficiency (frames) is not. Each case is a group of its own (game)."""
+    same, other = "Intel Xeon, 491520 KB cache", "AMD EPYC, 512 KB cache"
+    curve1, curve2 = [(30, -21), (60, -1), (90, -1)], [(10, -21), (20, -1), (30, -1)]
+    cases = {  # game: (1-thread run's machines, 2-thread run's machines, one machine?)
+        "pong": ([same], [same], True),
+        "breakout": ([same], [other], False),
+        "seaquest": ([same], [same, other], False),
+        "qbert": ([same], [None], False),
+        "beam_rider": ([same, same], [same], True),  # resumed twice on the one machine
+    }
+    for game, (h1, h2, _) in cases.items():
+        for threads, hosts, curve in [(1, h1, curve1), (2, h2, curve2)]:
+            known = [h for h in hosts if h]
+            make_run(tmp_path, "a3c", game, threads, 0, curve, fps=1000 * threads, cpu=known[-1] if known else None,
+                     hosts=known if len(known) > 1 else None)
+    _, by_game, _ = speedup_of(tmp_path)
+    table = T.composed_speedup(by_game, T.bench_scaling(T.load_bench(tmp_path / "none")))
+    for game, (_, _, one) in cases.items():
+        row = table[(table["env"] == game) & (table["threads"] == 2)].iloc[0]
+        assert bool(row["one_host"]) is one, game
+        assert row["data_efficiency"] == pytest.approx(1.5) and row["measured_speedup"] == pytest.approx(3.0), game
+    md = T.composed_markdown(table).splitlines()
+    for game, (_, _, one) in cases.items():
+        start = md.index(next(line for line in md if f"| {game}, 1M frames" in line))
+        # († marks the games where these scores are near random play; not what is tested here)
+        measured, efficiency = md[start + 3].replace("†", ""), md[start + 1].replace("†", "")
+        assert "measured wall clock" in measured and "data efficiency" in efficiency
+        # the 1-thread cell is its runs against themselves: marked only if those changed machines
+        assert measured.endswith("| 1.00 | 3.00 |" if one else "| 1.00 | 3.00‡ |"), (game, measured)
+        assert efficiency.endswith("| 1.00 | 1.50 |"), game
+
+
 def test_make_tables_writes_the_methods_and_atari_tables_and_figures(tmp_path):
     runs, out, bench = tmp_path / "runs", tmp_path / "out", tmp_path / "bench"
     build_methods_runs(runs)
@@ -679,6 +722,7 @@ def test_make_tables_writes_the_methods_and_atari_tables_and_figures(tmp_path):
     assert "| 1.00 | 2.70 | 3.00* |" in atari_md and "measured wall clock" in atari_md
     assert f"CSVs used: {bench / 'pong' / 'throughput.csv'} (host not recorded, 2 cores)." in atari_md
     assert "† = the group's reference score is near random play" in atari_md
+    assert "‡ = a measured cell whose runs" in atari_md and "‡" not in atari_md.split("\n- ")[0]  # one machine
     comparison = pd.read_csv(out / "tables" / "methods_comparison.csv")
     pong2 = comparison.query("env == 'pong' and threads == 2").set_index("method")
     assert pong2["frames_to_threshold"].to_dict() == {"a3c": 30_000, "one_step_q": 30_000}  # --threshold pong=-19

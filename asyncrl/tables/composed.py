@@ -168,6 +168,8 @@ def composed_speedup(by_game: pd.DataFrame, scaling: pd.DataFrame) -> pd.DataFra
       machine carried during each run.
 
     ``oversubscribed``: more threads than the cores of any of the runs or of the benchmark row.
+    ``one_host`` (from :func:`speedup_by_game`): the cell's runs and its 1-thread runs all trained on
+    one recorded machine; when False the measured speedup also compares machines.
     ``reference_hns``: the group's reference score human-normalized with the game's no-op random and
     human scores; ``near_random``: it is below :data:`NEAR_RANDOM_HNS`, so the group's data
     efficiency (and the composed speedup) does not measure learning speed.
@@ -175,7 +177,7 @@ def composed_speedup(by_game: pd.DataFrame, scaling: pd.DataFrame) -> pd.DataFra
     """
     cols = [*SPEEDUP_GROUP, "threads", "seeds", "reference", "reference_hns", "near_random", "frames_to_ref",
             "data_efficiency", "bench_scaling", "composed_speedup", "measured_speedup", "measured_throughput_scaling",
-            "oversubscribed",
+            "oversubscribed", "one_host",
             "paper_speedup", "bench_steps_per_s", "bench_steps_per_s_1", "bench_load1", "bench_other_load",
             "bench_cores", "bench_cpu", "bench_overrides", "bench_csv", "bench_candidates", "bench_skipped"]
     cells = by_game.dropna(subset=["data_efficiency"])
@@ -196,6 +198,7 @@ def composed_speedup(by_game: pd.DataFrame, scaling: pd.DataFrame) -> pd.DataFra
     table["near_random"] = (table["reference_hns"] < NEAR_RANDOM_HNS).astype(bool)
     table["paper_speedup"] = [PAPER_TABLE2.get(m, {}).get(int(n), np.nan)
                               for m, n in zip(table["method"], table["threads"])]
+    table["one_host"] = table["one_host"].astype(bool) if "one_host" in table else False
     table["bench_candidates"] = table["bench_candidates"].fillna(0).astype(int)
     table["bench_skipped"] = table["bench_skipped"].fillna(0).astype(int)
     return table[cols].sort_values([*SPEEDUP_GROUP, "threads"]).reset_index(drop=True)
@@ -205,7 +208,8 @@ def composed_markdown(table: pd.DataFrame) -> str:
     """Wide Markdown of :func:`composed_speedup` in the paper's Table 2 layout: columns = thread
     counts; per comparison group four rows (composed speedup, its two factors, the measured
     wall-clock speedup), then the paper's row for the method. ``*`` marks an oversubscribed cell,
-    ``†`` a cell of a group whose reference is near random play (``near_random``)."""
+    ``†`` a cell of a group whose reference is near random play (``near_random``), ``‡`` a measured
+    cell whose runs did not all train on one machine (``one_host`` False)."""
     if table.empty:
         return "(no composed speedup: no Atari game has completed 1-thread and n-thread runs)"
     threads = sorted(set(table["threads"].astype(int)))
@@ -225,9 +229,10 @@ def composed_markdown(table: pd.DataFrame) -> str:
             setting = (f"{g['env']}, {frames_label(g['total_frames'])} frames, lr {g['lr']:g}"
                        + life_label(g["env"], g["terminal_on_life_loss"]))
             for i, (column, name) in enumerate(quantities):
-                cells = {int(n): f"{v:.2f}" + ("*" if o else "") + ("†" if r else "")
-                         for n, v, o, r in zip(rows["threads"], rows[column], rows["oversubscribed"],
-                                               rows["near_random"]) if pd.notna(v)}
+                machines = column == "measured_speedup"
+                cells = {int(n): f"{v:.2f}" + ("*" if o else "") + ("†" if r else "") + ("‡" if machines and not h else "")
+                         for n, v, o, r, h in zip(rows["threads"], rows[column], rows["oversubscribed"],
+                                                  rows["near_random"], rows["one_host"]) if pd.notna(v)}
                 first = (label, setting) if i == 0 else ("", "")
                 lines.append(f"| {first[0]} | {first[1]} | {name} | "
                              + " | ".join(cells.get(n, "—") for n in threads) + " |")

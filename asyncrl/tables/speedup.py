@@ -52,7 +52,9 @@ def times_to_reference(
     """
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction must be in [0, 1], got {fraction}")
-    per_run = completed_runs(runs)[[*SPEEDUP_GROUP, "threads", "seed", "cores", "frames_per_s", "run_dir"]]
+    completed = completed_runs(runs)
+    per_run = completed[[*SPEEDUP_GROUP, "threads", "seed", "cores", "frames_per_s", "run_dir"]]
+    per_run = per_run.assign(host=[run_hosts(r) for r in completed.to_dict("records")])
     episodes = [episodes_loader(d) for d in per_run["run_dir"]]
     curves = [moving_average(e, k) for e in episodes]
     per_run = per_run.assign(
@@ -83,6 +85,26 @@ def times_to_reference(
     return per_run
 
 
+# How run_hosts names a run whose summary records no processor (written before the field).
+UNRECORDED_HOST = "host not recorded"
+
+
+def run_hosts(run: dict) -> tuple:
+    """The machines a run trained on, as processor names in order: summary.json ``hosts``
+    (results.host_history), else its ``cpu``, else (:data:`UNRECORDED_HOST`,)."""
+    hosts = run.get("hosts")
+    if isinstance(hosts, list) and hosts:
+        return tuple(str(h.get("cpu") or UNRECORDED_HOST) for h in hosts)
+    cpu = run.get("cpu")
+    return (cpu,) if isinstance(cpu, str) and cpu else (UNRECORDED_HOST,)
+
+
+def _one_host(host_tuples: Iterable[tuple]) -> bool:
+    """True when runs trained on one and the same recorded machine, all of them and throughout."""
+    hosts = {h for t in host_tuples for h in t}
+    return len(hosts) == 1 and UNRECORDED_HOST not in hosts
+
+
 def speedup_by_game(per_run: pd.DataFrame) -> pd.DataFrame:
     """Per comparison group (:data:`SPEEDUP_GROUP`) and thread count: seed means and the speedup
     against 1 actor-learner.
@@ -97,7 +119,10 @@ def speedup_by_game(per_run: pd.DataFrame) -> pd.DataFrame:
 
     Since time = frames / (frames/s), speedup = throughput_scaling x data_efficiency exactly when
     each run's frames/s is constant. NaN when the group has no 1-thread run. ``oversubscribed`` is
-    True when ``threads`` exceeds the ``cores`` recorded by any of the cell's runs.
+    True when ``threads`` exceeds the ``cores`` recorded by any of the cell's runs. ``one_host`` is
+    True when the cell's runs and its 1-thread runs all trained on one recorded machine
+    (:func:`run_hosts`); otherwise the measured ``speedup`` and ``throughput_scaling`` compare
+    machines as well as thread counts, while ``data_efficiency`` (frames) does not depend on them.
     """
     keys = [*SPEEDUP_GROUP, "threads"]
     reached = per_run.dropna(subset=["time_to_ref"])
@@ -110,6 +135,15 @@ def speedup_by_game(per_run: pd.DataFrame) -> pd.DataFrame:
         cores=("cores", "min"),
     ).reset_index()
     cells["oversubscribed"] = (cells["threads"] > cells["cores"]).fillna(False).astype(bool)
+    # machines per cell and per group's 1-thread cell, keyed by integers (a key may hold NaN)
+    host = reached["host"] if "host" in reached else pd.Series([(UNRECORDED_HOST,)] * len(reached), index=reached.index)
+    group_id = reached.groupby(SPEEDUP_GROUP, dropna=False).ngroup()
+    hosts: dict = {}
+    for g, n, h in zip(group_id, reached["threads"], host):
+        hosts.setdefault((g, int(n)), []).append(h)
+    cell_group = reached.assign(_g=group_id).groupby(keys, dropna=False)["_g"].first().to_numpy()
+    cells["one_host"] = [_one_host([*hosts[(g, int(n))], *hosts.get((g, 1), [(UNRECORDED_HOST,)])])
+                         for g, n in zip(cell_group, cells["threads"])]
 
     measures = ["time_to_ref", "frames_to_ref", "frames_per_s"]
     base = cells.loc[cells["threads"] == 1, [*SPEEDUP_GROUP, *measures]]
