@@ -153,6 +153,8 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
         "learning; reference_hns is in table2_atari.csv.",
         "Paper rows: Table 2 of the paper (16 cores, mean over 7 games). Only Atari games; all CSV columns, "
         "including the benchmark rows used, are in table2_atari.csv.",
+        "Figures: figures/data_efficiency_<method>_<game>_<budget>_lr<lr>[_lost_life_terminal].png, one per "
+        "comparison group: each run's moving average vs frames, the reference, and where each run first reached it.",
     ])
 
     comparison = T.methods_comparison(runs, k=k, thresholds=thresholds, policy=eval_policy)
@@ -212,7 +214,7 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
         "Any status other than 'completed' (failed, interrupted, running, unreadable summary).",
     ])
     return written, {"done": done, "speedup": speedup, "comparison": comparison, "thresholds": used,
-                     "sweep": sweep}
+                     "sweep": sweep, "per_run": per_run}
 
 
 def _fmt_lr(lr) -> str:
@@ -381,6 +383,49 @@ def plot_methods(runs: pd.DataFrame, fig_dir: Path, k: int, thresholds: dict | N
     return written
 
 
+def data_efficiency_figure_stem(method: str, env: str, total_frames, lr, terminal_on_life_loss: bool) -> str:
+    """File-name stem of one data-efficiency figure:
+    data_efficiency_<method>_<game>_<budget>_lr<lr>[_lost_life_terminal]."""
+    stem = f"data_efficiency_{method}_{env}_{T.frames_label(total_frames)}_lr{lr:g}"
+    return stem + ("_lost_life_terminal" if terminal_on_life_loss else "")
+
+
+def plot_data_efficiency(per_run: pd.DataFrame, fig_dir: Path, k: int) -> list[Path]:
+    """Paper Fig. 3 (data efficiency) for one Table 2 comparison group: the training-score moving
+    average over the last k games (the one the reference is defined on) vs frames, one colour per
+    thread count, for each group (T.SPEEDUP_GROUP) with completed runs at >= 2 thread counts. The
+    group's reference score is the dashed line and each run's first reaching of it a filled marker
+    at frames_to_ref: the horizontal distances between the markers are the data efficiency."""
+    written = []
+    runs = per_run.dropna(subset=["reference"])
+    for key, group in runs.groupby(T.SPEEDUP_GROUP, sort=True, dropna=False):
+        if group["threads"].nunique() < 2:
+            continue
+        g = dict(zip(T.SPEEDUP_GROUP, key))
+        colors = {n: f"C{i}" for i, n in enumerate(sorted(set(group["threads"].astype(int))))}  # distinct at a glance
+        fig, ax = plt.subplots(figsize=(6.5, 4.2))
+        labelled = set()
+        for run in group.sort_values(["threads", "seed"]).itertuples():
+            n, color = int(run.threads), colors[int(run.threads)]
+            curve = T.moving_average(T.load_episodes(run.run_dir), k)
+            ax.plot(curve["frames"] * 1e-6, curve["score_ma"], color=color, lw=0.8, alpha=0.85,
+                    label=None if n in labelled else f"{n} actor-learner{'s' * (n > 1)}")
+            labelled.add(n)
+            if pd.notna(run.frames_to_ref):
+                ax.plot(run.frames_to_ref * 1e-6, run.reference, "o", ms=7, color=color, mec="black", zorder=3)
+        reference = group["reference"].iloc[0]
+        ax.axhline(reference, color="gray", ls="--", lw=1, label=f"reference {reference:g} (first reached: ●)")
+        title = (f"{g['method']} — {g['env']}: data efficiency, {T.frames_label(g['total_frames'])} frames, "
+                 f"lr {g['lr']:g}" + T.life_label(g["env"], g["terminal_on_life_loss"]))
+        ax.set(xlabel="frames (millions)", ylabel=f"score (mean of last {k} training games)", title=title)
+        ax.title.set_fontsize(9)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        stem = data_efficiency_figure_stem(g["method"], g["env"], g["total_frames"], g["lr"], g["terminal_on_life_loss"])
+        written.append(_save(fig, fig_dir / f"{stem}.png"))
+    return written
+
+
 def plot_speedup(speedup: pd.DataFrame, fig_dir: Path) -> list[Path]:
     """Speedup vs actor-learners per method, the paper's Table 2 dashed in the same colour."""
     if speedup.empty:
@@ -513,7 +558,8 @@ def main(argv: list[str] | None = None) -> int:
     fig_dir.mkdir(parents=True, exist_ok=True)
     figures = plot_curves(frames["done"], fig_dir, args.k) + plot_speedup(frames["speedup"], fig_dir) \
         + plot_lr(frames["done"], fig_dir) + plot_methods(runs, fig_dir, args.k, thresholds) \
-        + plot_lr_sweep(frames["sweep"], fig_dir, args.sweep_k, thresholds)
+        + plot_lr_sweep(frames["sweep"], fig_dir, args.sweep_k, thresholds) \
+        + plot_data_efficiency(frames["per_run"], fig_dir, args.k)
 
     excluded = len(runs) - len(frames["done"])
     print(f"{len(runs)} runs read ({len(frames['done'])} completed, {excluded} excluded)")

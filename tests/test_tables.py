@@ -734,6 +734,11 @@ def test_make_tables_writes_the_methods_and_atari_tables_and_figures(tmp_path):
                  "methods_cartpole_threads2_200k"]:
         assert {f"{stem}_score_vs_frames.png", f"{stem}_score_vs_time.png"} <= figures, stem
     assert not any(name.startswith("methods_pong_threads4") for name in figures)  # a3c alone at 4 threads
+    # data efficiency per Table 2 group with >= 2 thread counts: not n_step_q's (1 thread only)
+    efficiency = {name for name in figures if name.startswith("data_efficiency_")}
+    assert {"data_efficiency_a3c_pong_1M_lr0.0007.png", "data_efficiency_one_step_q_pong_1M_lr0.0007.png"} <= efficiency
+    assert not any(name.startswith("data_efficiency_n_step_q") for name in efficiency), efficiency
+    assert "figures/data_efficiency_<method>_<game>" in atari_md
     assert not any("lost_life_terminal" in name for name in figures)  # one_step_sarsa alone in its group
 
     bad = run_script("--runs", str(runs), "--out", str(out), "--threshold", "pong", cwd=tmp_path)
