@@ -143,11 +143,24 @@ def shared_hours(run_dir: str | Path, free_cores: float = 0.0, min_load: float =
     return float(dt[load.notna()].sum()) / 3600, float(dt[load >= free_cores + min_load].sum()) / 3600
 
 
-def host_count(run: dict) -> int:
-    """How many machines a run trained on (summary.json ``hosts``, results.host_history): more than
-    one and its hours and frames/s mix their speeds. 1 for runs from before the field."""
+# How run_hosts names a machine a summary does not record (written before the fields).
+UNRECORDED_HOST = "host not recorded"
+
+
+def run_hosts(run: dict) -> tuple:
+    """The machines a run trained on, as processor names in order: summary.json ``hosts``
+    (results.host_history), else its ``cpu``, else (:data:`UNRECORDED_HOST`,)."""
     hosts = run.get("hosts")
-    return len(hosts) if isinstance(hosts, list) and hosts else 1
+    if isinstance(hosts, list) and hosts:
+        return tuple(str(h.get("cpu") or UNRECORDED_HOST) for h in hosts)
+    cpu = run.get("cpu")
+    return (cpu,) if isinstance(cpu, str) and cpu else (UNRECORDED_HOST,)
+
+
+def host_count(run: dict) -> int:
+    """How many machines a run trained on (:func:`run_hosts`): more than one and its hours and
+    frames/s mix their speeds. 1 for runs from before the field."""
+    return len(run_hosts(run))
 
 
 def free_cores(run: dict) -> float:

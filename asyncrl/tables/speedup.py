@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .reference import PAPER_TABLE2
-from .runs import completed_runs, load_episodes, moving_average
+from .runs import UNRECORDED_HOST, completed_runs, load_episodes, moving_average, run_hosts
 
 # Relative tolerance when asking whether a moving average reached the reference score: the
 # reference is one run's own moving-average value, so equality must count as reaching it even
@@ -85,23 +85,17 @@ def times_to_reference(
     return per_run
 
 
-# How run_hosts names a run whose summary records no processor (written before the field).
-UNRECORDED_HOST = "host not recorded"
+def _machines(host_tuples: Iterable[tuple]) -> frozenset:
+    """Every machine some of the runs trained on (their :func:`run_hosts`)."""
+    return frozenset(h for t in host_tuples for h in t)
 
 
-def run_hosts(run: dict) -> tuple:
-    """The machines a run trained on, as processor names in order: summary.json ``hosts``
-    (results.host_history), else its ``cpu``, else (:data:`UNRECORDED_HOST`,)."""
-    hosts = run.get("hosts")
-    if isinstance(hosts, list) and hosts:
-        return tuple(str(h.get("cpu") or UNRECORDED_HOST) for h in hosts)
-    cpu = run.get("cpu")
-    return (cpu,) if isinstance(cpu, str) and cpu else (UNRECORDED_HOST,)
-
-
-def _one_host(host_tuples: Iterable[tuple]) -> bool:
-    """True when runs trained on one and the same recorded machine, all of them and throughout."""
-    hosts = {h for t in host_tuples for h in t}
+def _one_host(*machine_sets) -> bool:
+    """True when runs trained on one and the same recorded machine, all of them and throughout; a
+    missing set (NaN: no 1-thread cell) is not."""
+    if any(not isinstance(m, frozenset) for m in machine_sets):
+        return False
+    hosts = frozenset().union(*machine_sets)
     return len(hosts) == 1 and UNRECORDED_HOST not in hosts
 
 
@@ -133,22 +127,16 @@ def speedup_by_game(per_run: pd.DataFrame) -> pd.DataFrame:
         frames_per_s=("frames_per_s", "mean"),
         reference=("reference", "first"),
         cores=("cores", "min"),
+        machines=("host", _machines),
     ).reset_index()
     cells["oversubscribed"] = (cells["threads"] > cells["cores"]).fillna(False).astype(bool)
-    # machines per cell and per group's 1-thread cell, keyed by integers (a key may hold NaN)
-    host = reached["host"] if "host" in reached else pd.Series([(UNRECORDED_HOST,)] * len(reached), index=reached.index)
-    group_id = reached.groupby(SPEEDUP_GROUP, dropna=False).ngroup()
-    hosts: dict = {}
-    for g, n, h in zip(group_id, reached["threads"], host):
-        hosts.setdefault((g, int(n)), []).append(h)
-    cell_group = reached.assign(_g=group_id).groupby(keys, dropna=False)["_g"].first().to_numpy()
-    cells["one_host"] = [_one_host([*hosts[(g, int(n))], *hosts.get((g, 1), [(UNRECORDED_HOST,)])])
-                         for g, n in zip(cell_group, cells["threads"])]
 
     measures = ["time_to_ref", "frames_to_ref", "frames_per_s"]
-    base = cells.loc[cells["threads"] == 1, [*SPEEDUP_GROUP, *measures]]
+    base = cells.loc[cells["threads"] == 1, [*SPEEDUP_GROUP, *measures, "machines"]]
     # A left merge keeps the rows of `cells` in order, so the columns below line up with it.
     one = cells.merge(base, on=SPEEDUP_GROUP, how="left", suffixes=("", "_1"))
+    cells["one_host"] = [_one_host(m, m1) for m, m1 in zip(one["machines"], one["machines_1"])]
+    cells = cells.drop(columns="machines")
     cells["speedup"] = (one["time_to_ref_1"] / one["time_to_ref"]).to_numpy()
     cells["throughput_scaling"] = (one["frames_per_s"] / one["frames_per_s_1"]).to_numpy()
     cells["data_efficiency"] = (one["frames_to_ref_1"] / one["frames_to_ref"]).to_numpy()
