@@ -198,7 +198,6 @@ def composed_speedup(by_game: pd.DataFrame, scaling: pd.DataFrame) -> pd.DataFra
     table["near_random"] = (table["reference_hns"] < NEAR_RANDOM_HNS).astype(bool)
     table["paper_speedup"] = [PAPER_TABLE2.get(m, {}).get(int(n), np.nan)
                               for m, n in zip(table["method"], table["threads"])]
-    table["one_host"] = table["one_host"].astype(bool) if "one_host" in table else False
     table["bench_candidates"] = table["bench_candidates"].fillna(0).astype(int)
     table["bench_skipped"] = table["bench_skipped"].fillna(0).astype(int)
     return table[cols].sort_values([*SPEEDUP_GROUP, "threads"]).reset_index(drop=True)
