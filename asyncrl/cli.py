@@ -64,6 +64,7 @@ def validate(cfg: DictConfig) -> None:
     from .envs import atari_games
     from .networks import TORSOS
     from .methods import get_method
+    from .methods.value_based import EPS_RESAMPLE
     from .runtime.backends import BACKENDS
     from .runtime.optim import KINDS
 
@@ -84,6 +85,10 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"total_frames must be > 0 (got {cfg.total_frames})")
     if m.lr <= 0:
         raise ConfigError(f"method.lr must be > 0 (got {m.lr})")
+    if m.get("lr_anneal_frames") is not None and m.lr_anneal_frames <= 0:
+        raise ConfigError(f"method.lr_anneal_frames must be > 0, or null for total_frames (got {m.lr_anneal_frames})")
+    if m.epsilon.get("resample", "per_run") not in EPS_RESAMPLE:
+        raise ConfigError(f"unknown method.epsilon.resample '{m.epsilon.resample}' (valid: {', '.join(EPS_RESAMPLE)})")
     if m.t_max < 1:
         raise ConfigError(f"method.t_max must be >= 1 (got {m.t_max})")
     if not 0 < m.gamma <= 1:

@@ -35,6 +35,9 @@ class EnvCfg:
     length: int = 8  # toy env: corridor length
     max_steps: int = 30  # toy env: steps before truncation
     default_total_frames: int = 320_000_000  # budget when total_frames is not given
+    # the learning-rate horizon runs on this env get unless they set method.lr_anneal_frames
+    # (None: each run's own total_frames)
+    lr_anneal_frames: Optional[int] = None
     network: str = "small"  # torso for this env: small | nature | mlp
 
 
@@ -43,6 +46,9 @@ class EpsilonCfg:
     finals: List[float] = field(default_factory=lambda: [0.1, 0.01, 0.5])  # final eps values
     probs: List[float] = field(default_factory=lambda: [0.4, 0.3, 0.3])  # their probabilities
     anneal_frames: int = 4_000_000  # eps goes linearly from 1 to its final value over these frames
+    # when an actor-learner draws its final eps again: per_episode (at every new game: the paper's
+    # "periodically sampled", p.4; the value-based methods' yaml sets it) | per_run (once, at start)
+    resample: str = "per_run"
 
 
 @dataclass
@@ -52,7 +58,11 @@ class MethodCfg:
     lstm: bool = False  # 256 LSTM cells after the last hidden layer (A3C LSTM)
     lstm_size: int = 256
     mlp_hidden: List[int] = field(default_factory=lambda: [64, 64])  # mlp torso widths
-    lr: float = 7e-4  # initial learning rate, annealed linearly to 0 at total_frames
+    lr: float = 7e-4  # initial learning rate, annealed linearly to 0 at lr_anneal_frames
+    # the learning-rate horizon in frames: the rate reaches 0 here, whatever the run's budget, so
+    # a run shorter than it is the beginning of a longer one (None: total_frames). conf/config.yaml
+    # takes the env's default (env.lr_anneal_frames: the paper's 320M frames on Atari)
+    lr_anneal_frames: Optional[int] = None
     gamma: float = 0.99  # discount
     t_max: int = 5  # rollout length (n-step methods) / I_AsyncUpdate (one-step methods)
     optimizer: str = "shared_rmsprop"  # shared_rmsprop | rmsprop (per actor-learner) | momentum_sgd
@@ -135,7 +145,10 @@ RUN_IDENTITY = ("method", "env", "threads", "seed", "total_frames", "runtime")
 NOT_IDENTITY = ("method.eval_epsilon", "method.eval_sample")
 # Keys added after runs were written without them, with the value those runs had: such a run is
 # compared as if it had recorded that value (an old run never silently changes its protocol).
-LEGACY = {"env.terminal_on_life_loss": False, "env.fire_reset": False}
+LEGACY = {"env.terminal_on_life_loss": False, "env.fire_reset": False,
+          "method.lr_anneal_frames": None, "method.epsilon.resample": "per_run"}
+# Keys whose value None means "the value of another key": compared by what they mean
+SAME_AS = {"method.lr_anneal_frames": "total_frames"}
 
 
 def identity_differences(saved: dict, current: dict) -> List[str]:
@@ -157,6 +170,10 @@ def identity_differences(saved: dict, current: dict) -> List[str]:
     old, new = flat(pick(saved)), flat(pick(current))
     if "env" in saved:
         old = {**{k: v for k, v in LEGACY.items() if k not in old}, **old}
+    for d in (old, new):
+        for key, other in SAME_AS.items():
+            if key in d and d[key] is None:
+                d[key] = d.get(other)
     diffs = []
     for key, value in new.items():
         if key in NOT_IDENTITY or key not in old:

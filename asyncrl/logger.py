@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from .runtime.optim import lr_horizon
 from .results import EPISODE_COLUMNS, METRIC_COLUMNS, CsvLog, cpu, host_history, read_json, versions, write_json
 
 
@@ -60,6 +61,7 @@ class RunLog:
             "seed": int(cfg.seed),
             "runtime": cfg.runtime,
             "total_frames": int(cfg.total_frames),
+            "lr_anneal_frames": lr_horizon(cfg.method, int(cfg.total_frames)),  # the LR reaches 0 here
             "cores": cores,
             "cpu": cpu(),
             "lr": float(cfg.method.lr),

@@ -186,7 +186,8 @@ class RecordingNStepQ(NStepQ):
     def loss(self, net, target_net, rollout):
         with torch.no_grad():
             greedy = net(rollout.obs[:-1])[0].argmax(1).tolist()
-        RECORDS.append(dict(rank=self.rank, frames=self.frames, actions=rollout.actions.tolist(), greedy=greedy))
+        RECORDS.append(dict(rank=self.rank, frames=self.frames, actions=rollout.actions.tolist(), greedy=greedy,
+                            final_epsilon=self.final_epsilon, ended=rollout.terminated or rollout.truncated))
         return super().loss(net, target_net, rollout)
 
 

@@ -160,6 +160,26 @@ def test_epsilon_draws_follow_the_stated_distribution():
     assert a == b and len(set(a)) > 1
 
 
+@pytest.mark.parametrize("resample", ["per_episode", "per_run"])
+def test_epsilon_is_drawn_again_at_every_new_game_or_once(resample):
+    """per_episode: each new game draws the final eps again, with the stated probabilities, and the
+    schedule then reaches whichever value was drawn; per_run: the first draw holds for the run."""
+    finals, probs = [0.1, 0.01, 0.5], [0.4, 0.3, 0.3]
+    method = get_method("n_step_q")(cfg(epsilon={"finals": finals, "probs": probs, "resample": resample}), 4, 1, 3)
+    first, draws = method.final_epsilon, []
+    for _ in range(6000):
+        method.new_episode()
+        draws.append(method.final_epsilon)
+        assert method.epsilon(10**9) == pytest.approx(method.final_epsilon, abs=1e-12)  # the schedule reaches it
+    if resample == "per_run":
+        assert set(draws) == {first}
+        return
+    freq = [draws.count(f) / len(draws) for f in finals]
+    assert freq == pytest.approx(probs, abs=0.025)
+    changes = sum(a != b for a, b in zip(draws, draws[1:]))
+    assert changes / len(draws) == pytest.approx(1 - sum(p * p for p in probs), abs=0.03)  # independent draws
+
+
 def test_epsilon_schedule():
     assert epsilon_at(0, 0.1, 100) == 1.0
     assert epsilon_at(50, 0.1, 100) == pytest.approx(0.55)

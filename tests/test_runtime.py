@@ -224,16 +224,19 @@ def test_a_time_limit_reaches_the_learner_as_truncated_not_terminated(compose_cf
         (3, True, False, [0.0, 0.0, 1.0])] * 10
 
 
-@pytest.mark.parametrize("clip", [0.0, 1.0])
-def test_the_loop_applies_the_annealed_learning_rate_and_the_gradient_clip(compose_cfg, tmp_path, clip):
-    """theta moves by exactly lr(T) * clip(d theta) per rollout, with lr(T) = lr * (1 - T / total_frames)
-    at the T the rollout started from, and the rollout's gradient clipped to max_grad_norm."""
+@pytest.mark.parametrize("clip,horizon", [(0.0, None), (1.0, None), (0.0, 1200)])
+def test_the_loop_applies_the_annealed_learning_rate_and_the_gradient_clip(compose_cfg, tmp_path, clip, horizon):
+    """theta moves by exactly lr(T) * clip(d theta) per rollout, with lr(T) = lr * (1 - T / H) at the
+    T the rollout started from, H = method.lr_anneal_frames (or total_frames when it is unset), and
+    the rollout's gradient clipped to max_grad_norm."""
     from tests.fakes import ScaledGradient
 
-    lr, total = 0.01, 300
+    lr, budget = 0.01, 300
+    total = budget if horizon is None else horizon  # the frames at which lr reaches 0
     _, recs = run_recorded(
         compose_cfg, tmp_path, "method.name=tests.fakes:ScaledGradient", "method.optimizer=momentum_sgd",
-        "method.rmsprop_alpha=0", f"method.lr={lr}", f"method.max_grad_norm={clip}", f"total_frames={total}",
+        "method.rmsprop_alpha=0", f"method.lr={lr}", f"method.max_grad_norm={clip}", f"total_frames={budget}",
+        f"method.lr_anneal_frames={'null' if horizon is None else horizon}",
     )
     norm = ScaledGradient.SCALE * 2 ** 0.5  # -SCALE on each of the toy's two action biases
     scale = clip / norm if 0 < clip < norm else 1.0
@@ -243,7 +246,7 @@ def test_the_loop_applies_the_annealed_learning_rate_and_the_gradient_clip(compo
         step = cur["bias"] - prev["bias"]
         assert torch.allclose(step, torch.full_like(step, expected), rtol=1e-4, atol=1e-8), (T, step, expected)
         T += prev["n"]
-    assert len(recs) > 20 and T > total * 0.8
+    assert len(recs) > 20 and T > budget * 0.8
 
 
 def test_the_loop_applies_epsilon_at_the_global_frame_count(compose_cfg, tmp_path):
@@ -267,6 +270,29 @@ def test_the_loop_applies_epsilon_at_the_global_frame_count(compose_cfg, tmp_pat
     assert off_greedy(0, 100) > 0.3  # eps near 1: random actions, half of them off the greedy one
     assert 0.0 < off_greedy(300, 500) < off_greedy(0, 100)
     assert off_greedy(600, 1200) == 0.0  # eps has reached 0
+
+
+def test_the_loop_draws_epsilon_again_at_every_new_game(compose_cfg, tmp_path):
+    """epsilon.resample=per_episode: an actor-learner's final eps holds within a game and is drawn
+    again when the next game starts (per_run: one value for the whole run)."""
+    draws = {}
+    for resample in ("per_episode", "per_run"):
+        (tmp_path / resample).mkdir()
+        _, recs = run_recorded(
+            compose_cfg, tmp_path / resample, "method=n_step_q", "method.name=tests.fakes:RecordingNStepQ",
+            "method.epsilon.finals=[0.1,0.01,0.5]", "method.epsilon.probs=[0.4,0.3,0.3]",
+            f"method.epsilon.resample={resample}", "env.max_steps=7", "total_frames=1400",
+        )
+        games, game = [], []
+        for r in recs:
+            game.append(r["final_epsilon"])
+            if r["ended"]:
+                games.append(game)
+                game = []
+        assert len(games) >= 100 and all(len(set(g)) == 1 for g in games)  # one eps per game
+        draws[resample] = [g[0] for g in games]
+    assert len(set(draws["per_run"])) == 1
+    assert set(draws["per_episode"]) == {0.1, 0.01, 0.5}
 
 
 def test_sarsa_executes_the_next_action_it_bootstrapped_from(compose_cfg, tmp_path):
@@ -382,6 +408,21 @@ def test_a_run_directory_is_used_by_one_run_at_a_time(tmp_path):
             "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == -9
     results.RunDirLock(tmp_path).acquire().release()
+
+
+def test_the_learning_rate_horizon_is_compared_by_what_it_means():
+    """An unset horizon (or a run saved before the key existed) anneals at its budget: the same run
+    as one that names its budget as the horizon, another run than one with a longer horizon."""
+    from asyncrl.config import identity_differences
+
+    old = {"method": {"lr": 7e-4}, "env": {"game": "pong"}, "total_frames": 20_000_000}
+    unset = {**old, "method": {"lr": 7e-4, "lr_anneal_frames": None}}
+    named = {**old, "method": {"lr": 7e-4, "lr_anneal_frames": 20_000_000}}
+    longer = {**old, "method": {"lr": 7e-4, "lr_anneal_frames": 320_000_000}}
+    assert identity_differences(old, unset) == [] and identity_differences(old, named) == []
+    assert identity_differences(unset, named) == [] and identity_differences(named, unset) == []
+    assert identity_differences(old, longer) == ["method.lr_anneal_frames: 20000000 -> 320000000"]
+    assert identity_differences(longer, unset) == ["method.lr_anneal_frames: 320000000 -> 20000000"]
 
 
 def test_a_run_older_than_a_protocol_key_keeps_its_protocol():

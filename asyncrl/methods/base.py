@@ -56,6 +56,9 @@ class Method:
         """Training action from the network's head output for one state, at global frame T."""
         raise NotImplementedError
 
+    def new_episode(self) -> None:
+        """Called when the actor-learner's environment starts a new game (after a reset)."""
+
     def act_eval(self, out: torch.Tensor) -> int:
         """Evaluation action."""
         raise NotImplementedError

@@ -1,10 +1,11 @@
 """What the three value-based methods share: a Q head, per-actor-learner eps-greedy exploration
 (paper p.4 and §8), greedy evaluation with a small eps, and the squared TD error.
 
-Exploration: each actor-learner draws its final eps once, from `epsilon.finals` with
-`epsilon.probs` ({0.1, 0.01, 0.5} w.p. {0.4, 0.3, 0.3}), seeded from (seed, actor index); eps
-falls linearly from 1 to it over the first `epsilon.anneal_frames` global frames. The paper does
-not say how often eps is re-sampled; we sample it once per actor-learner.
+Exploration: each actor-learner draws its final eps from `epsilon.finals` with `epsilon.probs`
+({0.1, 0.01, 0.5} w.p. {0.4, 0.3, 0.3}), seeded from (seed, actor index); eps falls linearly from
+1 to it over the first `epsilon.anneal_frames` global frames. The paper's eps is "periodically
+sampled from some distribution" (p.4) without saying how often: `epsilon.resample=per_episode`
+draws it again at every new game, `per_run` once at start.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import numpy as np
 import torch
 
 from .base import Method
+
+
+EPS_RESAMPLE = ("per_episode", "per_run")  # epsilon.resample: when the final eps is drawn again
 
 
 def draw_final_epsilon(rng: np.random.Generator, finals, probs) -> float:
@@ -39,9 +43,15 @@ class ValueBased(Method):
 
     def __init__(self, cfg, n_actions, rank, seed):
         super().__init__(cfg, n_actions, rank, seed)
-        self.final_epsilon = draw_final_epsilon(self.rng, cfg.epsilon.finals, cfg.epsilon.probs)
+        self._finals, self._probs = list(cfg.epsilon.finals), list(cfg.epsilon.probs)
+        self._per_episode = cfg.epsilon.get("resample", "per_run") == "per_episode"
+        self.final_epsilon = draw_final_epsilon(self.rng, self._finals, self._probs)
         # read once: `act` runs every step and an OmegaConf read costs 10-20 us
         self._anneal_frames = cfg.epsilon.anneal_frames
+
+    def new_episode(self) -> None:
+        if self._per_episode:
+            self.final_epsilon = draw_final_epsilon(self.rng, self._finals, self._probs)
 
     def epsilon(self, frames: int) -> float:
         return epsilon_at(frames, self.final_epsilon, self._anneal_frames)

@@ -4,7 +4,8 @@
         sync theta' <- theta (in place)
         act for up to t_max steps (or to the episode's end) under no_grad, storing the rollout
         loss = method.loss(theta', theta-, rollout); d theta = grad(loss, theta')
-        clip d theta to max_grad_norm; optimizer.step(d theta, lr(T)) on the shared theta
+        clip d theta to max_grad_norm; optimizer.step(d theta, lr(T)) on the shared theta (lr falls
+        linearly to 0 at the LR horizon, method.lr_anneal_frames)
         T += steps; refresh theta- <- theta when T crosses a multiple of I_target
 Acting without a graph and then replaying the rollout as one batch is faster than keeping a
 per-step graph (+52% agent steps/s measured on one core) and gives the same gradient, since theta' is fixed in a rollout;
@@ -23,7 +24,7 @@ import torch
 
 from ..envs import make_env
 from ..methods import Rollout, build_network, get_method
-from .optim import AsyncOptimizer, grad_norm, grad_scale, linear_lr
+from .optim import AsyncOptimizer, grad_norm, grad_scale, linear_lr, lr_horizon
 
 STATS_EVERY_S = 2.0
 
@@ -94,7 +95,7 @@ def _loop(rank: int, cfg, shared, env) -> None:
     )
 
     skip = shared.frame_skip
-    total_frames = shared.budget.total_steps * skip
+    horizon = lr_horizon(mcfg, shared.budget.total_steps * skip)
     target_every = max(1, int(mcfg.target_interval_frames))
     t_max = int(mcfg.t_max)
     max_grad_norm, lr0 = float(mcfg.max_grad_norm), float(mcfg.lr)  # an OmegaConf read costs 10-20 us
@@ -184,7 +185,7 @@ def _loop(rank: int, cfg, shared, env) -> None:
         stats["grad_norm"] = norm = grad_norm(grads)
         stats["loss"] = loss_value / t
         # clipped to max_grad_norm inside the optimizer's pass (optim.py)
-        optimizer.step(grads, linear_lr(lr0, frames_now, total_frames), grad_scale(norm, max_grad_norm))
+        optimizer.step(grads, linear_lr(lr0, frames_now, horizon), grad_scale(norm, max_grad_norm))
         before, after = shared.budget.commit(t, granted)
         if shared.target is not None and target_refresh_due(before * skip, after * skip, target_every):
             with torch.no_grad():
@@ -198,6 +199,7 @@ def _loop(rank: int, cfg, shared, env) -> None:
             obs, _ = env.reset()
             state = local.initial_state()
             pending_action = None  # at a truncation the drawn a' is never executed
+            method.new_episode()
             score, length = 0.0, 0
         elif lost_life:  # the learning episode ends here; the game goes on from where it is
             state = local.initial_state()

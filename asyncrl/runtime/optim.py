@@ -89,6 +89,12 @@ def clip_grad_norm(grads: Sequence[torch.Tensor], max_norm: float) -> float:
     return norm
 
 
-def linear_lr(lr0: float, frames: int, total_frames: int) -> float:
-    """The learning rate annealed linearly from lr0 to 0 at total_frames."""
-    return lr0 * max(0.0, 1.0 - frames / total_frames)
+def linear_lr(lr0: float, frames: int, horizon_frames: int) -> float:
+    """The learning rate annealed linearly from lr0 to 0 at horizon_frames."""
+    return lr0 * max(0.0, 1.0 - frames / horizon_frames)
+
+
+def lr_horizon(method_cfg, total_frames: int) -> int:
+    """The frames at which the learning rate reaches 0: method.lr_anneal_frames, else the budget."""
+    horizon = method_cfg.get("lr_anneal_frames")
+    return int(total_frames if horizon is None else horizon)

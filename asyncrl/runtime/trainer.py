@@ -26,7 +26,7 @@ from ..envs import env_spec
 from ..evaluation import EVAL_RANK, evaluate, summarize
 from ..methods import build_network, get_method
 from .backends import make_backend, trainer_child_setup
-from .optim import linear_lr, make_shared_statistics
+from .optim import linear_lr, lr_horizon, make_shared_statistics
 from .shared import FrameBudget, Shared, share_network
 
 JOIN_TIMEOUT_S = 5.0
@@ -72,6 +72,7 @@ class Trainer:
         self.skip = int(self.spec.frame_skip)
         self.total_steps = math.ceil(cfg.total_frames / self.skip)
         self.total_frames = self.total_steps * self.skip
+        self.lr_horizon = lr_horizon(cfg.method, self.total_frames)  # the LR reaches 0 here
         self.model = share_network(model)
         self.target = share_network(copy.deepcopy(model)) if self.method_cls.uses_target_net else None
         shared_opt = cfg.method.optimizer == "shared_rmsprop"
@@ -124,7 +125,7 @@ class Trainer:
 
     def checkpoint_payload(self, frames: int, wall: float) -> Dict[str, Any]:
         """Everything a resumed run continues from. The schedules need nothing else: the learning
-        rate is linear_lr(lr, T, total_frames) and each actor-learner's eps is a function of T and
+        rate is linear_lr(lr, T, lr_horizon) and each actor-learner's eps is a function of T and
         of its final eps, which is drawn again from (seed, actor index) at start. T (`frames`,
         restored into the frame budget) therefore continues every schedule where it stopped. Not
         kept: per-actor optimizer statistics (optimizer=rmsprop/momentum_sgd restart at zero),
@@ -136,8 +137,9 @@ class Trainer:
             "stats": list(self.stats),
             "frames": frames,  # T in frames (= agent steps x frame_skip)
             "steps": frames // self.skip,  # T in agent steps
-            "total_frames": self.total_frames,  # the LR reaches 0 here
-            "lr": linear_lr(self.cfg.method.lr, frames, self.total_frames),  # the LR at T (informative)
+            "total_frames": self.total_frames,  # the budget
+            "lr_anneal_frames": self.lr_horizon,  # the LR reaches 0 here
+            "lr": self.lr(frames),  # the LR at T (informative)
             "seed": int(self.cfg.seed),
             "wall_time_s": wall,  # training wall time so far; a resumed run adds its own to it
             **self._evals_and_pending(),
@@ -299,7 +301,7 @@ class Trainer:
 
     def lr(self, frames: Optional[int] = None) -> float:
         """The learning rate at T = `frames` (default: now)."""
-        return linear_lr(self.cfg.method.lr, self.frames() if frames is None else frames, self.total_frames)
+        return linear_lr(self.cfg.method.lr, self.frames() if frames is None else frames, self.lr_horizon)
 
     def _drain(self, timeout: float) -> None:
         q = self.shared.queue

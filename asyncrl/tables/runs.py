@@ -14,12 +14,12 @@ EPISODE_COLUMNS = ["frames", "wall_time_s", "actor", "score", "length"]
 
 # The summary fields every table relies on; a summary missing one still loads (as NaN).
 SUMMARY_COLUMNS = [
-    "method", "env", "threads", "seed", "runtime", "status", "cores", "total_frames", "frames",
-    "wall_time_s", "frames_per_s", "final_score", "lr", "network", "frame_skip", "eval_protocol",
+    "method", "env", "threads", "seed", "runtime", "status", "cores", "total_frames", "lr_anneal_frames",
+    "frames", "wall_time_s", "frames_per_s", "final_score", "lr", "network", "frame_skip", "eval_protocol",
     "terminal_on_life_loss", "evals", "run_dir",
 ]
 
-_INT_COLUMNS = ["threads", "seed", "cores", "total_frames", "frames", "frame_skip"]
+_INT_COLUMNS = ["threads", "seed", "cores", "total_frames", "lr_anneal_frames", "frames", "frame_skip"]
 
 
 def load_runs(root: str | Path) -> pd.DataFrame:
@@ -44,6 +44,8 @@ def load_runs(root: str | Path) -> pd.DataFrame:
         runs[col] = pd.to_numeric(runs[col], errors="coerce").round().astype("Int64")
     for col in ["wall_time_s", "frames_per_s", "final_score", "lr"]:
         runs[col] = pd.to_numeric(runs[col], errors="coerce").astype(float)
+    # the learning-rate horizon; runs written before the option existed annealed to 0 at their budget
+    runs["lr_anneal_frames"] = runs["lr_anneal_frames"].fillna(runs["total_frames"])
     runs["status"] = runs["status"].fillna("unknown").astype(object)
     runs["runtime"] = runs["runtime"].fillna("unknown").astype(object)
     # runs written before the option existed never ended learning at a lost life
