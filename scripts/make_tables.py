@@ -242,12 +242,13 @@ def curve_window(episodes: list, k: int) -> int:
 
 # Keys whose values tell two runs of one game and thread count apart in plot_curves (another
 # experiment, not another seed): each value gets its own colour and legend entry
-CURVE_VARIANTS = ("total_frames", "lr")
+CURVE_VARIANTS = ("total_frames", "lr", "lr_anneal_frames")
+_VARIANT_LABELS = {"total_frames": lambda v: f"{T.frames_label(v)}-frame schedule", "lr": lambda v: f"lr {v:g}",
+                   "lr_anneal_frames": lambda v: f"LR horizon {T.frames_label(v)}"}
 
 
 def _variant_label(keys: tuple, values: tuple) -> str:
-    return ", ".join(f"{T.frames_label(v)}-frame schedule" if k == "total_frames" else f"lr {v:g}"
-                     for k, v in zip(keys, values))
+    return ", ".join(_VARIANT_LABELS[k](v) for k, v in zip(keys, values))
 
 
 # The tables' note on '(x shared)' hours (atari_runs, methods_comparison)
@@ -332,9 +333,12 @@ def _score_label(window: int) -> str:
     return f"score\n(lines: mean of last {window} training games;\nmarkers: evaluations)"
 
 
-def methods_figure_stem(env: str, threads: int, total_frames, terminal_on_life_loss: bool) -> str:
-    """File-name stem of one methods figure: methods_<game>_threads<n>_<budget>[_lost_life_terminal]."""
+def methods_figure_stem(env: str, threads: int, total_frames, terminal_on_life_loss: bool, lr_anneal_frames=None) -> str:
+    """File-name stem of one methods figure:
+    methods_<game>_threads<n>_<budget>[_lr<horizon>][_lost_life_terminal], the horizon where it is not the budget."""
     stem = f"methods_{env}_threads{int(threads)}_{T.frames_label(total_frames)}"
+    if T.horizon_label(total_frames, lr_anneal_frames):
+        stem += f"_lr{T.frames_label(lr_anneal_frames)}"
     return stem + ("_lost_life_terminal" if terminal_on_life_loss else "")
 
 
@@ -348,7 +352,7 @@ def plot_methods(runs: pd.DataFrame, fig_dir: Path, k: int, thresholds: dict | N
     colors = _method_colors(chosen["method"]) if len(chosen) else {}
     written = []
     for key, group in chosen.groupby(T.METHODS_GROUP, sort=True, dropna=False):
-        env, threads, total_frames, life = key
+        env, threads, total_frames, life, horizon = key
         episodes = [T.load_episodes(d) for d in group["run_dir"]]
         window = curve_window(episodes, k)
         curves = [(m, T.moving_average(e, window), T.own_evaluations(ev))
@@ -356,8 +360,8 @@ def plot_methods(runs: pd.DataFrame, fig_dir: Path, k: int, thresholds: dict | N
         if not any(len(c) for _, c, _ in curves):
             continue
         title = (f"{env}: {threads} thread{'s' * (threads != 1)}, {T.frames_label(total_frames)} frames"
-                 + T.life_label(env, life))
-        stem = methods_figure_stem(env, threads, total_frames, life)
+                 + T.horizon_label(total_frames, horizon) + T.life_label(env, life))
+        stem = methods_figure_stem(env, threads, total_frames, life, horizon)
         for x, xlabel, scale, suffix in [("frames", "frames (millions)", 1e-6, "score_vs_frames"),
                                          ("wall_time_s", "training time (hours)", 1 / 3600, "score_vs_time")]:
             fig, ax = plt.subplots(figsize=(6.5, 4.2))
@@ -416,7 +420,8 @@ def plot_data_efficiency(per_run: pd.DataFrame, fig_dir: Path, k: int) -> list[P
         reference = group["reference"].iloc[0]
         ax.axhline(reference, color="gray", ls="--", lw=1, label=f"reference {reference:g} (first reached: ●)")
         title = (f"{g['method']} — {g['env']}: data efficiency, {T.frames_label(g['total_frames'])} frames, "
-                 f"lr {g['lr']:g}" + T.life_label(g["env"], g["terminal_on_life_loss"]))
+                 f"lr {g['lr']:g}" + T.horizon_label(g["total_frames"], g["lr_anneal_frames"])
+                 + T.life_label(g["env"], g["terminal_on_life_loss"]))
         ax.set(xlabel="frames (millions)", ylabel=f"score (mean of last {k} training games)", title=title)
         ax.title.set_fontsize(9)
         ax.legend(fontsize=8)
@@ -480,9 +485,11 @@ def plot_lr_sweep(sweep: pd.DataFrame, fig_dir: Path, k: int, thresholds: dict |
         span = max(logs.max() - logs.min(), 1e-12)
         cmap = plt.get_cmap("viridis")
         stem = f"lr_sweep_{g['method']}_" + methods_figure_stem(
-            g["env"], g["threads"], g["total_frames"], g["terminal_on_life_loss"]).removeprefix("methods_")
+            g["env"], g["threads"], g["total_frames"], g["terminal_on_life_loss"], g["lr_anneal_frames"]
+        ).removeprefix("methods_")
         title = (f"{g['method']} on {g['env']}: {g['threads']} thread{'s' * (g['threads'] != 1)}, "
-                 f"{T.frames_label(g['total_frames'])}-frame budget" + T.life_label(g["env"], g["terminal_on_life_loss"]))
+                 f"{T.frames_label(g['total_frames'])}-frame budget" + T.horizon_label(g["total_frames"], g["lr_anneal_frames"])
+                 + T.life_label(g["env"], g["terminal_on_life_loss"]))
         for x, xlabel, scale, suffix in [("frames", "frames (millions)", 1e-6, "score_vs_frames"),
                                          ("wall_time_s", "training time (hours)", 1 / 3600, "score_vs_time")]:
             fig, ax = plt.subplots(figsize=(6.5, 4.2))

@@ -1003,3 +1003,17 @@ def test_a_run_resumed_on_another_machine_says_so_beside_its_hours(tmp_path):
     assert "| 2.00, 2 hosts |" in T.atari_runs_markdown(table.reset_index())
     md = T.methods_markdown(T.methods_comparison(runs))
     assert "| a3c | 0 | 1.00M | 2.00, 2 hosts |" in md and "| one_step_q | 0 | 1.00M | 1.00 |" in md
+
+
+def test_a_learning_rate_horizon_past_the_budget_is_named_in_group_headings():
+    """Runs whose learning rate anneals past their budget (a short run of a longer schedule) are
+    another group than runs annealed at their budget, and their headings say so; a run recorded
+    before the horizon was a key annealed at its budget, as its runs table row says."""
+    from asyncrl.tables import SPEEDUP_GROUP, METHODS_GROUP, LR_SWEEP_GROUP, group_heading, horizon_label
+
+    assert horizon_label(20_000_000, 320_000_000) == ", LR horizon 320M"
+    assert horizon_label(20_000_000, 20_000_000) == "" and horizon_label(20_000_000, None) == ""
+    g = {"threads": 2, "total_frames": 20_000_000, "lr_anneal_frames": 320_000_000, "env": "pong",
+         "terminal_on_life_loss": True}
+    assert group_heading("A3C", g) == "## A3C: 2 threads, 20M-frame budget, LR horizon 320M, lost life terminal"
+    assert all("lr_anneal_frames" in group for group in (SPEEDUP_GROUP, METHODS_GROUP, LR_SWEEP_GROUP))

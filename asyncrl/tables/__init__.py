@@ -34,7 +34,7 @@ from .composed import (
 )
 from .evaluations import FINAL_EVAL_EPISODES, argmax_evaluations, final_evaluation, own_evaluations
 from .lr_sweep import LR_SWEEP_GROUP, LR_SWEEP_WINDOW, lr_sweep, lr_sweep_groups, lr_sweep_markdown, score_at
-from .markdown import frames_label, group_heading, hours_label, life_label, to_markdown, write_table
+from .markdown import frames_label, group_heading, horizon_label, hours_label, life_label, to_markdown, write_table
 from .methods import (
     METHODS_GROUP, SCORE_THRESHOLDS, _threshold_cells, methods_comparison, methods_groups,
     methods_markdown, time_to_threshold,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .markdown import frames_label, life_label
+from .markdown import frames_label, horizon_label, life_label
 from .reference import PAPER_TABLE2, reference_scores
 from .speedup import SPEEDUP_GROUP, _row_label
 
@@ -226,7 +226,7 @@ def composed_markdown(table: pd.DataFrame) -> str:
             g = dict(zip(SPEEDUP_GROUP, key))
             label = _row_label(method, g["runtime"], runtimes)
             setting = (f"{g['env']}, {frames_label(g['total_frames'])} frames, lr {g['lr']:g}"
-                       + life_label(g["env"], g["terminal_on_life_loss"]))
+                       + horizon_label(g["total_frames"], g["lr_anneal_frames"]) + life_label(g["env"], g["terminal_on_life_loss"]))
             for i, (column, name) in enumerate(quantities):
                 machines = column == "measured_speedup"
                 cells = {int(n): f"{v:.2f}" + ("*" if o else "") + ("†" if r else "") + ("‡" if machines and not h else "")

@@ -31,10 +31,19 @@ def life_label(env: str, terminal_on_life_loss: bool) -> str:
     return ", lost life " + ("terminal" if terminal_on_life_loss else "not terminal")
 
 
+def horizon_label(total_frames, lr_anneal_frames) -> str:
+    """", LR horizon 320M" for runs whose learning rate anneals to 0 past their budget; "" where it
+    reaches 0 at the budget (every run recorded before the horizon was a key of its own)."""
+    if lr_anneal_frames is None or pd.isna(lr_anneal_frames) or int(lr_anneal_frames) == int(total_frames):
+        return ""
+    return f", LR horizon {frames_label(lr_anneal_frames)}"
+
+
 def group_heading(subject: str, g: dict, runtime: bool = False) -> str:
     """A table section's heading: `subject`, the group's threads (and runtime), budget and life rule."""
     threads = f"{g['threads']} thread{'s' * (g['threads'] != 1)}" + (f" ({g['runtime']})" if runtime else "")
     return (f"## {subject}: {threads}, {frames_label(g['total_frames'])}-frame budget"
+            f"{horizon_label(g['total_frames'], g.get('lr_anneal_frames'))}"
             f"{life_label(g['env'], g['terminal_on_life_loss'])}")
 
 

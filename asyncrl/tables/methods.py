@@ -13,8 +13,8 @@ from .markdown import _format_cell, group_heading, hours_label
 from .runs import completed_runs, free_cores, host_count, load_episodes, moving_average, shared_hours
 
 # Runs are compared across methods within one (game, thread count, frame budget, lost-life
-# setting). The learning rate is not part of it: each method has its own tuned rate, as in the paper.
-METHODS_GROUP = ["env", "threads", "total_frames", "terminal_on_life_loss"]
+# setting, learning-rate horizon). The learning rate is not part of it: each method has its own tuned rate, as in the paper.
+METHODS_GROUP = ["env", "threads", "total_frames", "terminal_on_life_loss", "lr_anneal_frames"]
 
 # Training-score threshold per game for "frames to threshold" (make_tables.py --threshold GAME=SCORE
 # overrides or adds). Pong -15: 6 points above the untrained -21, reached early by every method

@@ -20,9 +20,9 @@ _REACH_RTOL = 1e-9
 # Runs are compared for speedup only within one comparison group: same method, runtime backend,
 # game, lost-life setting, learning rate and frame budget. Process and thread backends scale very
 # differently under the GIL (threads ~1.3x at 2, processes ~1.9x); a lost life that ends learning
-# episodes changes what the agent learns from; and the learning rate anneals to 0 at total_frames,
-# so runs at another rate or budget follow another schedule. None of these are ever mixed.
-SPEEDUP_GROUP = ["method", "runtime", "env", "terminal_on_life_loss", "lr", "total_frames"]
+# episodes changes what the agent learns from; and the learning rate anneals to 0 at its horizon,
+# so runs at another rate, budget or horizon follow another schedule. None of these are ever mixed.
+SPEEDUP_GROUP = ["method", "runtime", "env", "terminal_on_life_loss", "lr", "total_frames", "lr_anneal_frames"]
 
 
 def times_to_reference(
