@@ -171,3 +171,32 @@ def test_a_run_from_before_the_field_resumes_with_its_earlier_code_unrecorded(co
     lines = [ln for ln in capsys.readouterr().out.splitlines() if "not recorded" in ln]
     assert lines == ["[asyncrl] note: this run continues at 2,000 frames on code asyncrl B, conf f1; the code it "
                      "trained on before is not recorded"]
+
+
+def test_the_tables_mark_a_run_trained_on_more_than_one_code_version(tmp_path):
+    """tables.code_versions: the distinct recorded versions of summary.json code; unknown (None, not
+    marked) for a run from before the field or whose only recorded version follows unrecorded code.
+    atari_runs and methods_comparison say ", 2 code versions" beside the frames trained."""
+    from asyncrl import tables as T
+    from tests.test_tables import make_run
+
+    unrecorded = code(None, 0, 0.0, None, None)
+    histories = {"a3c": [code("A", 0, 0.0), code("B", 500, 10.0)], "n_step_q": [code("A", 0, 0.0)],
+                 "one_step_q": [unrecorded, code("A", 500, 10.0)], "one_step_sarsa": None,
+                 "a3c_lstm": [unrecorded, code("A", 500, 10.0), code("A", 700, 12.0, conf="f2")]}
+    for method, history in histories.items():
+        run = make_run(tmp_path, method, "pong", 2, 0, [(1, -21)], wall_time_s=3600.0, final_score=-20.0)
+        if history is not None:
+            summary = json.loads((run / "summary.json").read_text())
+            (run / "summary.json").write_text(json.dumps({**summary, "code": history}))
+    runs = T.load_runs(tmp_path)
+    counts = {r["method"]: T.code_versions(r) for r in runs.to_dict("records")}
+    assert counts == {"a3c": 2, "n_step_q": 1, "one_step_q": None, "one_step_sarsa": None, "a3c_lstm": 2}
+    assert T.trained_label(1e6, 2) == "1.00M, 2 code versions" and T.trained_label(1e6, 1) == "1.00M"
+    table = T.atari_runs(runs)
+    assert {m: None if v != v else int(v) for m, v in zip(table["method"], table["code_versions"])} == counts
+    md = T.atari_runs_markdown(table)
+    assert md.count("code versions") == 2 and "| threads2-seed0 | 0.0007 | 1M | 1.00M, 2 code versions |" in md
+    md = T.methods_markdown(T.methods_comparison(runs))
+    assert "| a3c | 0 | 1.00M, 2 code versions | 1.00 |" in md and "| n_step_q | 0 | 1.00M | 1.00 |" in md
+    assert md.count("code versions") == 2
