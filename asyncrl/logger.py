@@ -295,7 +295,8 @@ def code_change_line(before: Dict[str, Any], now: Dict[str, Any]) -> str:
     """The line a run resumed on other code prints: the code it trained on up to the checkpoint,
     the code it continues on, and the files that differ when git can tell (asyncrl.fingerprint)."""
     def name(c):
-        return f"asyncrl {c['source']}, conf {c['conf']}" + (f", git {c['git_commit'][:12]}" if c.get("git_commit") else "")
+        commit = f", git {c['git_commit'][:12]}" if c.get("git_commit") else ""
+        return f"asyncrl {c['source']}, conf {c['conf']}{commit}"
 
     at = f"{now['from_frames']:,}"
     if before.get("source") is None:
