@@ -24,15 +24,15 @@ from omegaconf.errors import OmegaConfBaseException
 
 from . import config as _config  # registers the schema and the ${cores:} resolver
 from . import logger, results
+from .fingerprint import conf_dir
 
 
 def _conf_dir() -> str:
     """conf/ at the repository top (editable install, source tree) or asyncrl/conf (plain install)."""
-    pkg = Path(__file__).resolve().parent
-    for d in (pkg / "conf", pkg.parent / "conf"):
-        if (d / "config.yaml").exists():
-            return str(d)
-    raise RuntimeError("asyncrl: cannot find the conf/ directory")
+    d = conf_dir()
+    if d is None:
+        raise RuntimeError("asyncrl: cannot find the conf/ directory")
+    return str(d)
 
 
 class ConfigError(ValueError):

@@ -7,8 +7,10 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from . import fingerprint
 from .runtime.optim import lr_horizon
-from .results import EPISODE_COLUMNS, METRIC_COLUMNS, CsvLog, cpu, host_history, read_json, versions, write_json
+from .results import (EPISODE_COLUMNS, METRIC_COLUMNS, CsvLog, code_history, cpu, host_history, read_json, versions,
+                      write_json)
 
 
 class WandbLogger:
@@ -45,6 +47,7 @@ class RunLog:
 
     def __init__(self, cfg, run_dir: Path, stat_keys, cores: int):
         self.cfg, self.run_dir = cfg, Path(run_dir)
+        self._code_now = fingerprint.fingerprint()  # the code this process trains with
         self.stat_keys = list(stat_keys)
         self.episodes = CsvLog(self.run_dir / "episodes.csv", EPISODE_COLUMNS)
         self.metrics = CsvLog(self.run_dir / "metrics.csv", METRIC_COLUMNS + self.stat_keys)
@@ -71,7 +74,7 @@ class RunLog:
             "eval_protocol": f"noop_starts_{int(cfg.env.noop_max)}",
             "terminal_on_life_loss": bool(getattr(cfg.env, "terminal_on_life_loss", False)),  # learning only
             "fire_reset": bool(getattr(cfg.env, "fire_reset", False)),
-            "versions": versions(),
+            "versions": versions(self._code_now["git_commit"]),
         }
         self._stat_sums: Dict[str, float] = {}
         self._stat_n = 0
@@ -89,6 +92,7 @@ class RunLog:
         self._said_dead = False  # the warning, once per process
         self.bar = None
         self.hosts: List[Dict[str, Any]] = []  # results.host_history, from begin()
+        self.code: List[Dict[str, Any]] = []  # results.code_history, from begin()
 
     # --- called by the trainer -----------------------------------------------------------------
     def begin(self, tr) -> None:
@@ -106,6 +110,9 @@ class RunLog:
             if dead is not None and int(dead) <= tr.start_frames:
                 self.dead_at = int(dead)
         self.hosts = host_history(previous, tr.start_frames, tr.wall_offset, self.base["cpu"])
+        self.code = code_history(previous, tr.start_frames, tr.wall_offset, self._code_now)
+        if len(self.code) > 1 and self.code[-1]["from_frames"] == tr.start_frames:
+            self.message(code_change_line(self.code[-2], self.code[-1]))
         self._write_summary(tr, "running", tr.start_frames, tr.wall_offset)
         if self.cfg.logger.progress and sys.stderr.isatty():
             from tqdm import tqdm
@@ -273,6 +280,7 @@ class RunLog:
             "final_score": evals[-1]["mean"] if evals and status == "completed" else None,
             "evals": evals,
             "hosts": self.hosts,
+            "code": self.code,
         }
         if tr.error:
             summary["error"] = tr.error
@@ -283,6 +291,22 @@ class RunLog:
                                            **{k: tr.reached[k] for k in ("frames", "wall_time_s", "mean")}}
         write_json(self.run_dir / "summary.json", summary)
         return summary
+
+
+def code_change_line(before: Dict[str, Any], now: Dict[str, Any]) -> str:
+    """The line a run resumed on other code prints: the code it trained on up to the checkpoint,
+    the code it continues on, and the files that differ when git can tell (asyncrl.fingerprint)."""
+    def name(c):
+        commit = f", git {c['git_commit'][:12]}" if c.get("git_commit") else ""
+        return f"asyncrl {c['source']}, conf {c['conf']}{commit}"
+
+    at = f"{now['from_frames']:,}"
+    if before.get("source") is None:
+        return (f"note: this run continues at {at} frames on code {name(now)}; the code it trained on "
+                f"before is not recorded")
+    changed = fingerprint.changed_files(before.get("git_commit"))
+    files = "" if changed is None else f"; changed since {before['git_commit'][:12]}: {', '.join(changed) or 'no file'}"
+    return f"warning: this run continues at {at} frames on other code: {name(now)} (was {name(before)}){files}"
 
 
 def _mean(xs) -> Optional[float]:

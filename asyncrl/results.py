@@ -16,7 +16,6 @@ import io
 import json
 import os
 import platform
-import subprocess
 import threading
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -177,7 +176,9 @@ def _fmt(v):
     return v
 
 
-def versions() -> Dict[str, Optional[str]]:
+def versions(git_commit: Optional[str] = None) -> Dict[str, Optional[str]]:
+    """The Python and package versions a run uses, and the git commit of its code (`git_commit`,
+    from its fingerprint: asyncrl.fingerprint)."""
     from importlib.metadata import PackageNotFoundError, version
 
     out: Dict[str, Optional[str]] = {"python": platform.python_version()}
@@ -186,7 +187,7 @@ def versions() -> Dict[str, Optional[str]]:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
             out[pkg] = None
-    out["git_commit"] = git_commit()
+    out["git_commit"] = git_commit
     return out
 
 
@@ -207,6 +208,18 @@ def cpu(cpuinfo: str | Path = "/proc/cpuinfo") -> Optional[str]:
     return platform.processor() or None
 
 
+def _segments(entries: List[Dict[str, Any]], start_frames: int, start_wall: float, current: Dict[str, Any],
+              same) -> List[Dict[str, Any]]:
+    """A run's history of one thing it trained under (a machine, a code version): `entries` as the
+    resumed run left them, without those of frames past its checkpoint (`start_frames`, which the
+    run trains again), and a new entry for `current` from the checkpoint's T and training time
+    unless `same(last entry, current)`."""
+    kept = [e for e in entries if int(e["from_frames"]) < start_frames] if start_frames > 0 else []
+    if not kept or not same(kept[-1], current):
+        kept.append({**current, "from_frames": int(start_frames), "from_wall_s": round(float(start_wall), 3)})
+    return kept
+
+
 def host_history(previous: Optional[Dict[str, Any]], start_frames: int, start_wall: float,
                  host: Optional[str]) -> List[Dict[str, Any]]:
     """summary.json's ``hosts``: the machines a run trained on, in order, each as the processor
@@ -215,31 +228,32 @@ def host_history(previous: Optional[Dict[str, Any]], start_frames: int, start_wa
     mix their speeds. `previous` is the summary the resumed run left (None: a new run); the entries
     of frames it trained past its checkpoint (`start_frames`), which the run trains again, go. A
     summary from before this field gives one entry: its own processor from T = 0."""
-    hosts: List[Dict[str, Any]] = []
-    if previous and start_frames > 0:
-        hosts = list(previous.get("hosts") or [{"cpu": previous.get("cpu"), "from_frames": 0, "from_wall_s": 0.0}])
-        hosts = [h for h in hosts if int(h["from_frames"]) < start_frames]
-    if not hosts or hosts[-1]["cpu"] != host:
-        hosts.append({"cpu": host, "from_frames": int(start_frames), "from_wall_s": round(float(start_wall), 3)})
-    return hosts
+    hosts = []
+    if previous:
+        hosts = previous.get("hosts") or [{"cpu": previous.get("cpu"), "from_frames": 0, "from_wall_s": 0.0}]
+    return _segments(hosts, start_frames, start_wall, {"cpu": host}, lambda a, b: a["cpu"] == b["cpu"])
 
 
-def git_commit() -> Optional[str]:
-    here = Path(__file__).resolve().parent
-    try:
-        res = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = res.stdout.strip() if res.returncode == 0 else ""
-    if commit:
-        dirty = subprocess.run(
-            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=5,
-        ).stdout.strip()
-        return commit + ("-dirty" if dirty else "")
-    return None
+CODE_KEYS = ("git_commit", "source", "conf")  # a code version (asyncrl.fingerprint.fingerprint)
+
+
+def same_code(a: Dict[str, Any], b: Dict[str, Any]) -> bool:
+    """Two code versions are the same code when their package and conf hashes are (the commit may
+    differ by commits that changed no code, e.g. of results); an unrecorded one is no known code."""
+    return a.get("source") is not None and (a.get("source"), a.get("conf")) == (b.get("source"), b.get("conf"))
+
+
+def code_history(previous: Optional[Dict[str, Any]], start_frames: int, start_wall: float,
+                 code: Dict[str, Optional[str]]) -> List[Dict[str, Any]]:
+    """summary.json's ``code``: the code versions a run trained under, in order, each as its
+    fingerprint (CODE_KEYS) and the T and training time at which it took over (as host_history).
+    A summary from before this field gives one entry of unrecorded code (source and conf None, its
+    recorded git_commit) from T = 0."""
+    entries = []
+    if previous:
+        entries = previous.get("code") or [{"git_commit": (previous.get("versions") or {}).get("git_commit"),
+                                            "source": None, "conf": None, "from_frames": 0, "from_wall_s": 0.0}]
+    return _segments(entries, start_frames, start_wall, {k: code.get(k) for k in CODE_KEYS}, same_code)
 
 
 def save_checkpoint(path: Path, payload: Dict[str, Any]) -> None:

@@ -34,7 +34,8 @@ from .composed import (
 )
 from .evaluations import FINAL_EVAL_EPISODES, argmax_evaluations, final_evaluation, own_evaluations
 from .lr_sweep import LR_SWEEP_GROUP, LR_SWEEP_WINDOW, lr_sweep, lr_sweep_groups, lr_sweep_markdown, score_at
-from .markdown import frames_label, group_heading, horizon_label, hours_label, life_label, to_markdown, write_table
+from .markdown import (frames_label, group_heading, horizon_label, hours_label, life_label, to_markdown, trained_label,
+                       write_table)
 from .methods import (
     METHODS_GROUP, SCORE_THRESHOLDS, _threshold_cells, methods_comparison, methods_groups,
     methods_markdown, time_to_threshold,
@@ -42,7 +43,7 @@ from .methods import (
 from .reference import PAPER_LABELS, PAPER_TABLE1, PAPER_TABLE2, REFERENCES, paper_scores, reference_scores
 from .runs import (
     EPISODE_COLUMNS, SUMMARY_COLUMNS, _read_episodes, completed_runs, excluded_runs, load_episodes,
-    load_runs, moving_average, protocol_label, SHARED_LOAD, free_cores, host_count, shared_hours,
+    load_runs, moving_average, protocol_label, SHARED_LOAD, code_versions, free_cores, host_count, shared_hours,
 )
 from .scores import (
     LIFE_NOT_TERMINAL, final_scores, hns, hns_per_game, human_normalized_table, paper_table1,

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from .evaluations import _EVAL_FIELDS, argmax_evaluations, final_evaluation, own_evaluations
-from .markdown import frames_label, hours_label
+from .markdown import frames_label, hours_label, trained_label
 from .reference import reference_scores
-from .runs import completed_runs, free_cores, host_count, shared_hours
+from .runs import code_versions, completed_runs, free_cores, host_count, shared_hours
 
 # The evaluation score that counts as a game learned, for "frames to the first evaluation >= target"
 # (a run that ended at stop_at_score uses its own). Pong +18: the score the Pong issue asks for
@@ -20,7 +20,7 @@ TARGET_SCORES = {"pong": 18.0}
 
 ATARI_RUN_COLUMNS = [
     "method", "env", "run", "threads", "seed", "lr", "total_frames", "frames", "hours", "load_hours", "shared_hours", "hosts",
-    "target", "target_frames",
+    "code_versions", "target", "target_frames",
     "target_hours", "target_mean", "stopped_at_score", "best_eval", "best_eval_frames", "evaluations",
     *_EVAL_FIELDS, "argmax_target_frames", "argmax_target_hours", "argmax_target_mean", "argmax_frames",
     "argmax_mean", "argmax_std", "argmax_min", "argmax_max", "argmax_episodes", "run_dir",
@@ -68,6 +68,7 @@ def atari_runs(runs: pd.DataFrame, targets: dict | None = None, policy: str | No
             "load_hours": load_h,
             "shared_hours": shared_h,
             "hosts": host_count(run),
+            "code_versions": code_versions(run),
             "target": target,
             "target_frames": float(first["frames"]) if first else np.nan,
             "target_hours": float(first["wall_time_s"]) / 3600 if first else np.nan,
@@ -116,6 +117,6 @@ def atari_runs_markdown(table: pd.DataFrame) -> str:
             greedy = (f"{first}; {r.argmax_mean:.1f} ± {r.argmax_std:.1f} [{r.argmax_min:g}, {r.argmax_max:g}] "
                       f"({r.argmax_episodes:.0f}) at {r.argmax_frames / 1e6:.2f}M")
         lines.append(f"| {r.env} | {r.method} | {r.run} | {r.lr:g} | {frames_label(r.total_frames)} "
-                     f"| {r.frames / 1e6:.2f}M | {hours_label(r.hours, r.load_hours, r.shared_hours, r.hosts)} | {reached} "
+                     f"| {trained_label(r.frames, r.code_versions)} | {hours_label(r.hours, r.load_hours, r.shared_hours, r.hosts)} | {reached} "
                      f"| {best} | {final} | {greedy} |")
     return "\n".join(lines)

@@ -90,3 +90,10 @@ def hours_label(hours: float, measured: float, shared: float, hosts: int = 1) ->
         return f"{hours:.2f}{on}"
     part = "" if measured >= 0.99 * hours else f" of {measured:.2f} measured"
     return f"{hours:.2f} ({shared:.2f} shared{part}){on}"
+
+
+def trained_label(frames: float, code_versions=None) -> str:
+    """Frames trained in millions, with ", 2 code versions" after it when the run trained under more
+    than one code version (runs.code_versions; unknown and one are not marked)."""
+    more = f", {int(code_versions)} code versions" if pd.notna(code_versions) and code_versions > 1 else ""
+    return f"{frames / 1e6:.2f}M{more}"

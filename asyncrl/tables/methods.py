@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from .evaluations import FINAL_EVAL_EPISODES, _EVAL_FIELDS, final_evaluation
-from .markdown import _format_cell, group_heading, hours_label
-from .runs import completed_runs, free_cores, host_count, load_episodes, moving_average, shared_hours
+from .markdown import _format_cell, group_heading, hours_label, trained_label
+from .runs import code_versions, completed_runs, free_cores, host_count, load_episodes, moving_average, shared_hours
 
 # Runs are compared across methods within one (game, thread count, frame budget, lost-life
 # setting, learning-rate horizon). The learning rate is not part of it: each method has its own tuned rate, as in the paper.
@@ -68,7 +68,7 @@ def methods_comparison(
     """
     thresholds = SCORE_THRESHOLDS if thresholds is None else thresholds
     cols = [*METHODS_GROUP, "method", "seed", "runtime", "lr", "frames", "hours", "load_hours", "shared_hours", "hosts",
-            *_EVAL_FIELDS,
+            "code_versions", *_EVAL_FIELDS,
             "threshold", "frames_to_threshold", "hours_to_threshold", "threshold_reached", "run_dir"]
     chosen = methods_groups(runs, min_methods)
     if chosen.empty:
@@ -84,6 +84,7 @@ def methods_comparison(
             "load_hours": load_h,
             "shared_hours": shared_h,
             "hosts": host_count(run),
+            "code_versions": code_versions(run),
             **final_evaluation(run.get("evals"), min_episodes, policy),
             "threshold": threshold,
             "frames_to_threshold": frames_to,
@@ -127,7 +128,7 @@ def methods_markdown(table: pd.DataFrame, k: int = 10) -> str:
             stats = [_format_cell(v, ".1f") for v in (r.eval_mean, r.eval_std, r.eval_min, r.eval_max)]
             games = "—" if pd.isna(r.eval_episodes) else str(int(r.eval_episodes))
             hours = hours_label(r.hours, r.load_hours, r.shared_hours, r.hosts)
-            lines.append(f"| {r.method} | {r.seed} | {r.frames / 1e6:.2f}M | {hours} | {source} | {policy} "
+            lines.append(f"| {r.method} | {r.seed} | {trained_label(r.frames, r.code_versions)} | {hours} | {source} | {policy} "
                          f"| {games} | {' | '.join(stats)} | {to_frames} | {to_hours} |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -163,6 +164,21 @@ def host_count(run: dict) -> int:
     """How many machines a run trained on (:func:`run_hosts`): more than one and its hours and
     frames/s mix their speeds. 1 for runs from before the field."""
     return len(run_hosts(run))
+
+
+def code_versions(run: dict) -> Optional[int]:
+    """How many code versions a run trained under: the distinct package and conf hashes of its
+    summary.json ``code`` (results.code_history). More than one and its curve joins segments of
+    different code. None when not known: a run from before the field, or one whose earlier code is
+    unrecorded and whose recorded segments are one version (the unrecorded one may be the same);
+    two recorded versions are two, whatever the unrecorded ones were."""
+    code = run.get("code")
+    if not isinstance(code, list) or not code:
+        return None
+    known = {(c.get("source"), c.get("conf")) for c in code if c.get("source") is not None}
+    if len(known) < 2 and any(c.get("source") is None for c in code):
+        return None
+    return len(known)
 
 
 def free_cores(run: dict) -> float:
