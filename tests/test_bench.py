@@ -1,4 +1,4 @@
-"""scripts/bench.py, scripts/bench_peer.py and scripts/peers/pfrl_a3c.py: their pure parts, no training.
+"""tools/bench.py, tools/bench_peer.py and tools/peers/pfrl_a3c.py: their pure parts, no training.
 
 The targets of issue 13 from hand-made throughput rows (met, not met, missing rows), the rows
 written to and read back from throughput.csv, the peer driver's result line and its steady-rate
@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = ROOT / "scripts"
+TOOLS = ROOT / "tools"
 
 
 def _load(name: str, path: Path):
@@ -25,9 +25,9 @@ def _load(name: str, path: Path):
     return mod
 
 
-bench = _load("bench", SCRIPTS / "bench.py")
-bench_peer = sys.modules["bench_peer"]  # imported by bench.py from scripts/
-driver = _load("pfrl_a3c_driver", SCRIPTS / "peers" / "pfrl_a3c.py")
+bench = _load("bench", TOOLS / "bench.py")
+bench_peer = sys.modules["bench_peer"]  # imported by bench.py from tools/
+driver = _load("pfrl_a3c_driver", TOOLS / "peers" / "pfrl_a3c.py")
 
 PEER = "pfrl-0.4.0 a3c"
 

@@ -5,7 +5,7 @@ and a periodic evaluation has started (the slowest thing to stop), sends the sig
 group, as a terminal's Ctrl-C does, or SIGTERM to the command alone, as a scheduler does), and polls
 /proc until no process of the group is left. Prints a table and writes results/bench/stop_latency.md.
 
-    python scripts/bench_stop.py [--game pong] [--threads 2] [--repeats 3]
+    python tools/bench_stop.py [--game pong] [--threads 2] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def main() -> None:
             "",
             f"Seconds from the signal until no process of the run is left (median of {args.repeats}); "
             f"1-minute load average before: {load:.1f} (above the core count means the machine was shared).",
-            "Regenerate: `python scripts/bench_stop.py`.",
+            "Regenerate: `python tools/bench_stop.py`.",
             "",
             "| signal | median s | min s | max s | exit code |",
             "|---|---:|---:|---:|---:|"]

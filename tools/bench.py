@@ -1,11 +1,11 @@
 """Throughput benchmark: agent steps/s, scaling and memory per actor-learner, through the real CLI.
 
-    python scripts/bench.py [--methods a3c,a3c_lstm,n_step_q,one_step_q,one_step_sarsa]
+    python tools/bench.py [--methods a3c,a3c_lstm,n_step_q,one_step_q,one_step_sarsa]
                             [--threads 1,2] [--runtime process[,thread]] [--env breakout]
                             [--frames 60000] [--repeats 3] [--out results/bench]
                             [--set env.backend=lean ...] [--update]
                             [--peer-python /tmp/pfrlvenv/bin/python] [--with-eval]
-    python scripts/bench.py --preset targets --peer-python /tmp/pfrlvenv/bin/python --out results/bench/targets
+    python tools/bench.py --preset targets --peer-python /tmp/pfrlvenv/bin/python --out results/bench/targets
 
 Every run is `python -m asyncrl ...` with evaluation and periodic checkpoints off, into a
 temporary results root. Repeats are interleaved (repeat 1 of every configuration, then repeat 2,
@@ -16,8 +16,8 @@ run that fails is reported and left out (its configuration reads "not measured" 
 the script then exits 1.
 
 Extra configurations, interleaved with ours like any other:
-  --peer-python PY  the peer: pfrl's A3C (scripts/peers/pfrl_a3c.py, run by PY, a virtualenv with
-                    pfrl 0.4.0: scripts/bench_peer.py says how to build it; a PY that does not
+  --peer-python PY  the peer: pfrl's A3C (tools/peers/pfrl_a3c.py, run by PY, a virtualenv with
+                    pfrl 0.4.0: tools/bench_peer.py says how to build it; a PY that does not
                     exist is built there) for each --threads count, same game and number of
                     frames, rows `pfrl-<version> a3c`. Its rate is steady too: between its step
                     clock's first mark >= --interval-s after its first step and its last mark.
@@ -77,7 +77,7 @@ from pathlib import Path
 
 
 def _import_beside(name: str):
-    """scripts/<name>.py as module `name` (scripts/ is no package; sys.path stays as it is)."""
+    """tools/<name>.py as module `name` (tools/ is no package; sys.path stays as it is)."""
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().with_name(f"{name}.py"))
         module = importlib.util.module_from_spec(spec)
@@ -390,7 +390,7 @@ def run_once(cfg: Config, args, root: Path) -> dict:
 
 
 def run_peer(cfg: Config, args, root: Path) -> dict:
-    """One run of pfrl's A3C driver (scripts/peers/pfrl_a3c.py) with the peer virtualenv's python."""
+    """One run of pfrl's A3C driver (tools/peers/pfrl_a3c.py) with the peer virtualenv's python."""
     cmd = bench_peer.peer_command(args.peer_python, args.env, cfg.threads, args.frames, args.seed, args.interval_s)
     rc, out, elapsed, mem, (load_before, others) = _run_polled(cmd, Path(f"{root}.log"), _is_peer_actor)
     try:
@@ -545,7 +545,7 @@ def write_csv(path: Path, rows: list) -> None:
 
 def command(args) -> str:
     """The command line that measures these rows again."""
-    parts = ["python scripts/bench.py"]
+    parts = ["python tools/bench.py"]
     if args.preset:
         parts.append(f"--preset {args.preset}")
     else:
@@ -617,7 +617,7 @@ def markdown(rows: list, args, started: str, failures=()) -> str:
            "evaluation's process, if it has one); " + "; ".join(
                f"threads {r['threads']}: {_eval_text(r)}" for r in rows if r["method"] == EVAL_LABEL) + "."]
           if EVAL_LABEL in labels else []),
-        *([f"`{peer_rows[0]['method']}`: pfrl's A3C (`scripts/peers/pfrl_a3c.py`, its own virtualenv: "
+        *([f"`{peer_rows[0]['method']}`: pfrl's A3C (`tools/peers/pfrl_a3c.py`, its own virtualenv: "
            f"{peer_rows[0].get('peer_versions') or '?'}), same game and frames, one forked process per "
            "actor-learner; steady rate from its step clock after a warm-up of --interval-s; its memory "
            "columns are its forked workers (actor-learners) and driver (trainer)."] if peer_rows else []),
@@ -809,7 +809,7 @@ def main(argv=None) -> int:
                    help="keep OUT/throughput.csv's other rows; replace only the configurations run now")
     p.add_argument("--peer-python", default=None, metavar="PY",
                    help="also run pfrl's A3C with this python (a pfrl virtualenv; built if missing: "
-                        "scripts/bench_peer.py), rows 'pfrl-<version> a3c'")
+                        "tools/bench_peer.py), rows 'pfrl-<version> a3c'")
     p.add_argument("--with-eval", action="store_true",
                    help=f"also run '{EVAL_LABEL}': a3c with an evaluation always running")
     p.add_argument("--preset", choices=PRESETS, default=None,
