@@ -40,7 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = ROOT / "tools" / "peers" / "pfrl_a3c.py"
 RESULT_TAG = "PFRL_A3C_RESULT"  # the driver's result line (tools/peers/pfrl_a3c.py)
-PEER_PACKAGES = ["pfrl==0.4.0", "gym==0.24.1", "ale-py==0.12.1", "opencv-python-headless==5.0.0.93", "packaging"]
+PEER_VERSION = "0.4.0"  # the pfrl release the peer virtualenv holds
+PEER_PACKAGES = [f"pfrl=={PEER_VERSION}", "gym==0.24.1", "ale-py==0.12.1", "opencv-python-headless==5.0.0.93", "packaging"]
 PEER_TORCH = "torch==2.13.0"
 FRAME_SKIP = 4
 

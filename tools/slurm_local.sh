@@ -89,7 +89,7 @@ install_packages() {
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ "${#missing[@]}" -eq 0 ] && return 0
-  command -v apt-get >/dev/null || die "apt-get not found: install ${missing[*]} (SLURM 22.05, munge, MariaDB) by hand"
+  command -v apt-get >/dev/null || die "apt-get not found: install ${missing[*]} (SLURM 22.05, munge, MariaDB) yourself"
   local apt_log=/var/log/slurm_local-apt.log
   export DEBIAN_FRONTEND=noninteractive
   # the packages' own start-up scripts may try to start their daemons with default configs;
