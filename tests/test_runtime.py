@@ -539,7 +539,7 @@ def test_a_checkpoint_never_holds_an_evaluation_both_recorded_and_pending(compos
 
 def test_an_evaluation_a_stop_interrupts_is_kept_in_the_checkpoint_and_played_on_resume(compose_cfg, tmp_path,
                                                                                         monkeypatch):
-    """Stopping a run (SIGTERM, the end of a session) while a periodic evaluation is due or playing
+    """Stopping a run (SIGTERM, as a scheduler's time limit sends) while a periodic evaluation is due or playing
     must not lose it: its snapshot and seed go into the checkpoint, and the resumed run plays it
     first, recorded at the frames it was due."""
     import signal as signal_mod
@@ -644,8 +644,8 @@ def test_the_progress_speed_is_over_the_last_window_not_since_the_start():
 @pytest.mark.parametrize("dead", [False, True])
 def test_a_network_whose_units_died_is_reported(compose_cfg, tmp_path, capsys, dead):
     """active_min (metrics.csv): the share of ReLU outputs > 0 in the least active layer. A net whose
-    units died (too high a learning rate did this to three Pong runs here) is told once, and its
-    summary records where."""
+    units died (too high a learning rate kills them: three committed Pong runs of results/runs_lr
+    ended so) is told once, and its summary records where."""
     cfg = compose_cfg("env=toy", "eval.episodes=0", "logger.progress=false", "logger.interval_s=0.2",
                       "runtime=thread", "threads=1", "total_frames=3000")
     tr = Trainer(cfg, tmp_path)
