@@ -355,31 +355,23 @@ def _job_failed(error: str, summary: dict | None = None, touch: bool = True) -> 
 # The command line of a process that runs jobs for a parallel launcher: joblib's loky workers,
 # and submitit_local's job processes (not its controller, submitit.local._local, which would end
 # the job without its checkpoint)
-_WORKER_MARKS = (b"popen_loky_posix", b"submitit.core._submit")
+_WORKER_MARKS = ("popen_loky_posix", "submitit.core._submit")
 
 
-def _job_workers() -> list:
-    """The processes below this command that run its jobs for a parallel launcher (joblib,
-    submitit_local; by their command lines, :data:`_WORKER_MARKS`). Empty where /proc cannot be
-    read, and under the basic launcher: its jobs run in this process, whose trainer handles the
-    signals itself."""
-    from .runtime.load import children, proc_stats
+def _job_workers(command: int | None = None) -> list:
+    """The processes below the command (pid ``command``; default: this process) that run its jobs
+    for a parallel launcher (joblib, submitit_local; by their command lines, :data:`_WORKER_MARKS`).
+    Empty where processes cannot be listed, and under the basic launcher: its jobs run in the
+    command's process, whose trainer handles the signals itself."""
+    from .runtime import procs
 
-    try:
-        kids = children(proc_stats(Path("/proc")))
-    except OSError:
-        return []
-    workers, todo = [], list(kids.get(os.getpid(), []))
+    workers, todo = [], procs.children(os.getpid() if command is None else command)
     while todo:
         pid = todo.pop()
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if any(mark in cmdline for mark in _WORKER_MARKS):
+        if any(mark in procs.cmdline(pid) for mark in _WORKER_MARKS):
             workers.append(pid)  # its own children are the job's: its trainer stops them
         else:
-            todo += kids.get(pid, [])
+            todo += procs.children(pid)
     return workers
 
 

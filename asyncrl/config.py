@@ -30,7 +30,7 @@ class EnvCfg:
     terminal_on_life_loss: bool = False  # a lost life ends the learning episode (no bootstrap, LSTM
     #                                      reset) while the game goes on; scores stay whole games
     fire_reset: bool = False  # press FIRE after a reset and a lost life (set per game in conf/env/
-    #                           for the games that wait for it: scripts/fire_games.py)
+    #                           for the games that wait for it: tools/fire_games.py)
     backend: str = "gymnasium"  # Atari path: "gymnasium" wrappers, "lean" (ALE directly) or "vector" (ale-py's C++ vector env: releases the GIL, for runtime=thread)
     length: int = 8  # toy env: corridor length
     max_steps: int = 30  # toy env: steps before truncation

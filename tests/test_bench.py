@@ -1,8 +1,8 @@
-"""scripts/bench.py, scripts/bench_peer.py and scripts/peers/pfrl_a3c.py: their pure parts, no training.
+"""tools/bench.py, tools/bench_peer.py and tools/peers/pfrl_a3c.py: their pure parts, no training.
 
-The targets of issue 13 from hand-made throughput rows (met, not met, missing rows), the rows
-written to and read back from throughput.csv, the peer driver's result line and its steady-rate
-clock, and the configurations a preset runs.
+The throughput targets from hand-made throughput rows (met, not met, missing rows) and their
+thresholds file, the rows written to and read back from throughput.csv, the peer driver's result
+line and its steady-rate clock, and the configurations a preset runs.
 """
 
 import importlib.util
@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = ROOT / "scripts"
+TOOLS = ROOT / "tools"
 
 
 def _load(name: str, path: Path):
@@ -25,9 +25,9 @@ def _load(name: str, path: Path):
     return mod
 
 
-bench = _load("bench", SCRIPTS / "bench.py")
-bench_peer = sys.modules["bench_peer"]  # imported by bench.py from scripts/
-driver = _load("pfrl_a3c_driver", SCRIPTS / "peers" / "pfrl_a3c.py")
+bench = _load("bench", TOOLS / "bench.py")
+bench_peer = sys.modules["bench_peer"]  # imported by bench.py from tools/
+driver = _load("pfrl_a3c_driver", TOOLS / "peers" / "pfrl_a3c.py")
 
 PEER = "pfrl-0.4.0 a3c"
 
@@ -151,10 +151,55 @@ def test_targets_flag_rows_from_different_runs():
     assert "different runs" not in by_figure(bench.targets(good_rows()))["pfrl"]["detail"]
 
 
+def test_the_thresholds_come_from_the_targets_file(tmp_path):
+    """tools/targets.yaml holds the thresholds the figures are met against; another file moves
+    them (the target column and the met column follow), the measured values stay."""
+    goals = bench.load_targets()
+    assert goals == {"a3c_steps_per_s": 1000.0, "ours_over_peer": 2.0, "process_scaling": 1.9,
+                     "lstm_vs_ff": 0.25, "thread_scaling": 1.7, "eval_ratio": 0.9}
+    strict = tmp_path / "strict.yaml"
+    strict.write_text("a3c_steps_per_s: 1200\nours_over_peer: 2.5\nprocess_scaling: 2\nlstm_vs_ff: 0.1\n"
+                      "thread_scaling: 1.85\neval_ratio: 0.99\n")
+    tg = bench.targets(good_rows(), "breakout", bench.load_targets(strict))
+    assert [t["target"] for t in tg] == [">= 1,200", ">= 2.5x both", ">= 2x", "within 10%", ">= 1.85x", ">= 0.99"]
+    assert [t["met"] for t in tg] == ["no"] * 6
+    assert [t["value"] for t in tg] == [t["value"] for t in bench.targets(good_rows(), "breakout")]
+
+
+@pytest.mark.parametrize("text,why", [
+    ("a3c_steps_per_s: [1]\nours_over_peer: 2\nprocess_scaling: 1.9\nlstm_vs_ff: 0.25\nthread_scaling: 1.7\n"
+     "eval_ratio: true\n", "a3c_steps_per_s, eval_ratio must be a number > 0"),
+    ("- 1\n", "not a mapping"),
+    ("a3c_steps_per_s: 1000\n", "missing ours_over_peer, process_scaling"),
+    ("a3c_steps_per_s: 1000\nours_over_peer: 2\nprocess_scaling: 1.9\nlstm_vs_ff: 0.25\nthread_scaling: 1.7\n"
+     "eval_ratio: 0.9\nscaling: 3\n", "unknown key\\(s\\) scaling"),
+    ("a3c_steps_per_s: 1000\nours_over_peer: two\nprocess_scaling: 1.9\nlstm_vs_ff: 0.25\nthread_scaling: 1.7\n"
+     "eval_ratio: 0\n", "ours_over_peer, eval_ratio must be a number > 0"),
+    ("a3c_steps_per_s: [\n", "cannot be read"),
+])
+def test_a_bad_targets_file_is_one_line_and_exit_2(tmp_path, capsys, text, why):
+    bad = tmp_path / "t.yaml"
+    bad.write_text(text)
+    with pytest.raises(ValueError, match=why):
+        bench.load_targets(bad)
+    assert bench.main(["--preset", "targets", "--targets", str(bad), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"[bench] targets file {bad}: "), err
+    assert not (tmp_path / "out").exists()  # refused before any run
+    with pytest.raises(ValueError, match="cannot be read"):
+        bench.load_targets(tmp_path / "missing.yaml")
+
+
+def test_the_regenerate_command_names_a_targets_file_other_than_the_default(tmp_path):
+    args = _args(tmp_path, preset="targets")
+    assert "--targets" not in bench.command(args)
+    assert "--preset targets --targets /x/t.yaml " in bench.command(_args(tmp_path, preset="targets", targets="/x/t.yaml"))
+
+
 def _args(tmp_path, **kw):
     base = dict(methods=["a3c"], threads=[1, 2], runtime=["process"], env="breakout", frames=8000, repeats=1,
                 seed=0, interval_s=2.0, set=[], out=str(tmp_path), update=False, peer_python=None,
-                with_eval=False, preset=None)
+                with_eval=False, preset=None, targets=str(bench.TARGETS_FILE))
     base.update(kw)
     return SimpleNamespace(**base)
 
@@ -213,8 +258,8 @@ def test_summarize_write_read_and_targets_from_csv(tmp_path):
 
 
 def test_only_the_targets_preset_writes_the_targets_table(tmp_path):
-    """A Pong run (or any run of other configurations) writes its throughput table only: issue 13's
-    targets are Breakout figures it does not measure."""
+    """A Pong run (or any run of other configurations) writes its throughput table only: the
+    targets need the preset's configurations, which it does not measure."""
     results = {bench.ours("process", "a3c", 1): [_run(400)], bench.ours("process", "a3c", 2): [_run(790)]}
     pong = _args(tmp_path / "pong", env="pong")
     written = bench.write_outputs(tmp_path / "pong", bench.summarize(results, pong, "t"), pong, "t")
@@ -237,11 +282,11 @@ def test_update_keeps_other_rows_and_rescales(tmp_path):
     two = next(r for r in rows if r["threads"] == 2)
     assert two["scaling_vs_1"] == pytest.approx(2.0) and two["started_utc"] == "2026-11-25 10:00 UTC"
 
-    # a CSV from before this version (no started_utc, kind, eval or peer columns) merges too, its
-    # old row first in the table: the file written holds every column of every row
-    legacy = [{k: v for k, v in r.items() if k not in ("started_utc", "kind", "evals_done", "first_eval_s",
+    # a CSV without the started_utc, kind, eval and peer columns merges too, its rows first in
+    # the table: the file written holds every column of every row
+    sparse = [{k: v for k, v in r.items() if k not in ("started_utc", "kind", "evals_done", "first_eval_s",
                                                        "window_start_s", "window_end_s", "peer_versions")} for r in old]
-    bench.write_csv(tmp_path / "throughput.csv", legacy)
+    bench.write_csv(tmp_path / "throughput.csv", sparse)
     peer_new = bench.summarize({bench.peer(PEER, 1): [_run(300, versions={})]}, args, "2026-11-26 12:00 UTC")
     rows = bench.merge_rows(tmp_path / "throughput.csv", peer_new)
     assert rows[0]["method"] == "a3c" and "started_utc" not in rows[0]
@@ -393,7 +438,7 @@ def test_a_run_counts_its_own_processes_cpu_as_its_own(tmp_path, monkeypatch):
 
 
 def test_the_machine_line_names_each_host_once():
-    """Rows merged with --update may come from another host, or predate the cpu column."""
+    """Rows merged with --update may come from another host, or have no cpu column."""
     rows = [{"cpu": "AMD EPYC, 512 KB cache", "cores": 2}, {"cpu": "AMD EPYC, 512 KB cache", "cores": 2},
             {"cpu": None, "cores": 2}, {"cpu": "Intel Xeon, 32 MB cache", "cores": 2}]
     assert bench.machine(rows) == ("AMD EPYC, 512 KB cache, 2 cores; cpu not recorded, 2 cores; "

@@ -180,22 +180,17 @@ def test_cores_and_default_threads_follow_the_cpu_affinity(tmp_path):
 
 
 def _children(pid):
-    """The child processes of `pid` (from the runtime's own reading of /proc)."""
-    from asyncrl.runtime.load import children, proc_stats
+    """The child processes of `pid` (the runtime's own process helper)."""
+    from asyncrl.runtime import procs
 
-    return children(proc_stats(Path("/proc"))).get(pid, [])
+    return procs.children(pid)
 
 
 def _alive(pids):
     """The processes among `pids` that still exist and are not zombies."""
-    alive = []
-    for pid in pids:
-        try:
-            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
-                alive.append(pid)
-        except OSError:
-            pass
-    return alive
+    from asyncrl.runtime import procs
+
+    return procs.alive(pids)
 
 
 def _start_training(args, cwd, run, log_name):

@@ -1,7 +1,7 @@
-"""The committed run directories (results/): a run left unfinished at a session's end must carry
-its checkpoint, or the next session (maybe on a new machine) cannot resume it: re-running its
-command refuses, since its results would be lost. `git add` skips a checkpoint that .gitignore
-excludes without a word; this test is what notices on a fresh clone."""
+"""The committed run directories (results/): a run left unfinished must carry its checkpoint, or
+a fresh clone (maybe on another machine) cannot resume it: re-running its command refuses, since
+its results would be lost. `git add` skips a checkpoint that .gitignore excludes without a word;
+this test is what notices on a fresh clone."""
 
 import json
 import shutil
@@ -43,8 +43,8 @@ def shipped_models():
 
 
 def test_the_shipped_models_are_committed():
-    """Issue 10's two Pong models: the 50M run's, and the 80M run's, shipped to play the argmax of pi
-    (19.97 in 30 games; README, Results)."""
+    """The two shipped Pong models: the 50M-frame run's and the 80M-frame run's, shipped to play the
+    argmax of pi (19.97 in 30 games; README, Results)."""
     shipped = shipped_models()
     assert {"results/runs/a3c/pong/threads2-seed0", "results/runs/a3c/pong/threads2-seed1"} <= set(shipped)
     ckpt = torch.load(ROOT / "results/runs/a3c/pong/threads2-seed1/checkpoint.pt", map_location="cpu", weights_only=False)

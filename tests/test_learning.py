@@ -3,10 +3,10 @@ but `method=<m> env=cartpole threads=2` (CartPole-sized schedules come from conf
 
 The bar: an evaluation (mean over 10 whole games, greedy for the value-based methods) of >= 195
 within the 200k-frame budget, i.e. CartPole-v1's "solved" level reached; a random policy scores
-~22. A3C must moreover reach the maximum (500) in one evaluation, as the README says: it did in 11 of
-11 fresh runs (seeds 0-9 and 100, 2026-11-27, at 50k-125k frames). It need not stay there: in those
-runs lock-free A3C dipped mid-run (to 150-300) and two slid for good (finals 254 and 128), so a bar
-on the last evaluations was flaky (it failed a CI run with [.., 159, 500, 500]).
+~22. A3C must moreover reach the maximum (500) in one evaluation, as the README says: 11 of 11 runs
+(seeds 0-9 and 100) reached it, at 50k-125k frames. It need not stay there: lock-free A3C dips
+mid-run (to 150-300 in those runs) and may slide for good (finals 254 and 128 in two of them), so
+a bar on the last evaluations would fail working runs: the bar is the best evaluation.
 Every method was measured reaching 195 at 25k-100k frames across seeds, so the budget has a wide margin; lock-free
 actor-learners are not deterministic, and a run now and then misses anyway: seed 1 then gets its
 turn, and a second miss fails the test. The final evaluation is not the bar: online Q-learning
@@ -70,9 +70,9 @@ def _misses(method: str, evals: list) -> str:
 @pytest.mark.parametrize("method", METHODS)
 def test_learns_cartpole(tmp_path, method):
     """Seed 0 must meet the bar, or else seed 1 must. One run of a lock-free method misses now and
-    then (a3c_lstm once in a CI run beside a training run: max 131 over 200k frames, against 195 by
-    25k-100k frames in 6 of 6 runs measured right after), so one miss is not a failure; a method
-    that misses with two seeds in a row is broken (a miss rate of 1 in 10 would do that 1 in 100)."""
+    then (a3c_lstm beside a training run: max 131 over 200k frames, where 6 of 6 other runs reached
+    195 by 25k-100k frames), so one miss is not a failure; a method that misses with two seeds in a
+    row is broken (a miss rate of 1 in 10 would do that 1 in 100)."""
     first = _misses(method, _run(tmp_path, method, 0))
     if first:
         second = _misses(method, _run(tmp_path, method, 1))

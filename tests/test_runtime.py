@@ -539,7 +539,7 @@ def test_a_checkpoint_never_holds_an_evaluation_both_recorded_and_pending(compos
 
 def test_an_evaluation_a_stop_interrupts_is_kept_in_the_checkpoint_and_played_on_resume(compose_cfg, tmp_path,
                                                                                         monkeypatch):
-    """Stopping a run (SIGTERM, the end of a session) while a periodic evaluation is due or playing
+    """Stopping a run (SIGTERM, as a scheduler's time limit sends) while a periodic evaluation is due or playing
     must not lose it: its snapshot and seed go into the checkpoint, and the resumed run plays it
     first, recorded at the frames it was due."""
     import signal as signal_mod
@@ -644,8 +644,8 @@ def test_the_progress_speed_is_over_the_last_window_not_since_the_start():
 @pytest.mark.parametrize("dead", [False, True])
 def test_a_network_whose_units_died_is_reported(compose_cfg, tmp_path, capsys, dead):
     """active_min (metrics.csv): the share of ReLU outputs > 0 in the least active layer. A net whose
-    units died (too high a learning rate did this to three Pong runs here) is told once, and its
-    summary records where."""
+    units died (too high a learning rate kills them: three committed Pong runs of results/runs_lr
+    ended so) is told once, and its summary records where."""
     cfg = compose_cfg("env=toy", "eval.episodes=0", "logger.progress=false", "logger.interval_s=0.2",
                       "runtime=thread", "threads=1", "total_frames=3000")
     tr = Trainer(cfg, tmp_path)
@@ -955,32 +955,6 @@ def test_cpu_names_the_processor_from_cpuinfo(tmp_path):
     assert results.cpu(info) == "Apple M2"
     import platform
     assert results.cpu(tmp_path / "missing") == (platform.processor() or None)
-
-
-def _fake_proc(root, procs):
-    """A /proc with `procs` = {pid: (comm, ppid, utime ticks, stime ticks)}."""
-    for pid, (comm, ppid, ut, st) in procs.items():
-        d = root / str(pid)
-        d.mkdir(parents=True)
-        # fields after "(comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
-        (d / "stat").write_text(f"{pid} ({comm}) S {ppid} 1 1 0 -1 4194560 10 0 0 0 {ut} {st} 0 0 20 0 1 0\n")
-    (root / "self").mkdir(exist_ok=True)  # not a pid: skipped
-
-
-def test_tree_cpu_sums_a_process_and_its_descendants_only(tmp_path):
-    from asyncrl.runtime import load
-
-    tick = load._TICK
-    _fake_proc(tmp_path, {
-        10: ("python", 1, 100, 50),             # the trainer
-        11: ("python) R (evil", 10, 200, 0),    # an actor-learner whose name holds ") R ("
-        12: ("python", 10, 300, 100),           # another
-        13: ("eval", 12, 40, 0),                # a grandchild
-        20: ("pytest", 1, 5000, 5000),          # someone else's
-    })
-    assert load.tree_cpu_s(10, tmp_path) == pytest.approx((150 + 200 + 400 + 40) / tick)
-    assert load.tree_cpu_s(12, tmp_path) == pytest.approx(440 / tick)
-    assert load.tree_cpu_s(99, tmp_path) is None and load.tree_cpu_s(10, tmp_path / "nowhere") is None
 
 
 def test_other_load_is_the_machines_busy_time_minus_the_runs(tmp_path):

@@ -3,7 +3,7 @@ in which one job gets the time-limit signal (USR2) mid-run and the other an `sco
 (SIGTERM, as on preemption); both are requeued, resume from their checkpoints and complete, and the
 command waits for them and exits 0.
 
-Runs when a SLURM answers on this machine (`scripts/slurm_local.sh up` starts a single-node one;
+Runs when a SLURM answers on this machine (`tools/slurm_local.sh up` starts a single-node one;
 docs/sweeps.md, "A local SLURM"); skips with the reason otherwise, in well under a second when no
 SLURM is installed. The run directories are under pytest's tmp_path, which the node must see (true
 for the local SLURM). ASYNCRL_SLURM_PARTITION picks a partition (default: SLURM's default one).
@@ -39,7 +39,7 @@ def _sh(*args, timeout=20) -> subprocess.CompletedProcess:
 def slurm_partition() -> str:
     """The partition to submit to, or a skip that says why there is none."""
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="hydra-submitit-launcher is not installed")
-    hint = "scripts/slurm_local.sh up starts a local one"
+    hint = "tools/slurm_local.sh up starts a local one"
     missing = [t for t in TOOLS if shutil.which(t) is None]
     if missing:
         pytest.skip(f"SLURM is not installed ({', '.join(missing)} not found); {hint}")

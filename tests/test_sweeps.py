@@ -154,7 +154,7 @@ def test_speedup_grid_is_the_papers_table2():
     assert len(_sweep_grid(cfg.hydra.sweeper.params, ["seed=0,1,2"])) == 140 * 3
 
 
-def test_pong_presets_are_issue_12s_grid_and_share_the_two_thread_runs():
+def test_pong_presets_are_the_methods_and_speedup_grids_and_share_the_two_thread_runs():
     """pong_methods: the five methods, 2 actor-learners, 20M frames, 30-game evaluations;
     pong_speedup: a3c and one_step_q x 1, 2, 4 actor-learners whose threads=2 jobs are the very
     runs of pong_methods (same directory, same run identity), so they are trained once."""

@@ -516,7 +516,7 @@ BENCH_COLS = ["method", "runtime", "threads", "cores", "env", "agent_steps_per_s
 
 
 def write_bench(path: Path, rows, extra_columns=()) -> Path:
-    """A throughput.csv as scripts/bench.py writes it (the columns asyncrl.tables reads, plus extra ones)."""
+    """A throughput.csv as tools/bench.py writes it (the columns asyncrl.tables reads, plus extra ones)."""
     path.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows, columns=[*BENCH_COLS, *extra_columns]).to_csv(path / "throughput.csv", index=False)
     return path / "throughput.csv"

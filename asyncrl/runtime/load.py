@@ -12,10 +12,11 @@ column stays empty.
 from __future__ import annotations
 
 import os
-import resource
 import time
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Optional
+
+from .procs import tree_cpu_s
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -30,55 +31,6 @@ def machine_busy_s(stat: str | Path = "/proc/stat") -> Optional[float]:
     except (OSError, ValueError):
         return None
     return (user + nice + system + irq + softirq) / _TICK
-
-
-def proc_stats(proc: Path) -> Dict[int, Tuple[int, float]]:
-    """pid -> (parent pid, CPU seconds used: utime + stime) of every process ``proc`` lists."""
-    out = {}
-    for d in proc.iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            text = (d / "stat").read_text()
-        except OSError:  # exited meanwhile
-            continue
-        # "pid (comm) state ppid ... utime stime ...": comm may hold spaces and parentheses
-        fields = text[text.rfind(")") + 2:].split()
-        try:
-            out[int(d.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK)
-        except (IndexError, ValueError):
-            continue
-    return out
-
-
-def children(stats: Dict[int, Tuple[int, float]]) -> Dict[int, list]:
-    """parent pid -> its child pids, from :func:`proc_stats`: to walk a process tree."""
-    kids: Dict[int, list] = {}
-    for pid, (parent, _) in stats.items():
-        kids.setdefault(parent, []).append(pid)
-    return kids
-
-
-def tree_cpu_s(pid: Optional[int] = None, proc: str | Path = "/proc") -> Optional[float]:
-    """CPU seconds used by process ``pid`` (default: this one) and every live descendant, plus, for
-    this process, the children it has already waited for. None where ``proc`` cannot be read."""
-    pid = os.getpid() if pid is None else pid
-    try:
-        stats = proc_stats(Path(proc))
-    except OSError:
-        return None
-    if pid not in stats:
-        return None
-    kids = children(stats)
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
-        total += stats[p][1]
-        todo += kids.get(p, [])
-    if pid == os.getpid():
-        waited = resource.getrusage(resource.RUSAGE_CHILDREN)
-        total += waited.ru_utime + waited.ru_stime
-    return total
 
 
 def other_load(busy0, busy1, own0, own1, elapsed) -> Optional[float]:

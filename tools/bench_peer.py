@@ -1,13 +1,13 @@
-"""The peer of scripts/bench.py: pfrl 0.4.0's A3C, timed in its own virtualenv, in the same run as ours.
+"""The peer of tools/bench.py: pfrl 0.4.0's A3C, timed in its own virtualenv, in the same run as ours.
 
-scripts/bench.py --peer-python PY runs scripts/peers/pfrl_a3c.py with PY (a virtualenv holding
+tools/bench.py --peer-python PY runs tools/peers/pfrl_a3c.py with PY (a virtualenv holding
 pfrl, never the project's environment) for each actor-learner count, interleaved with our own
 configurations, and adds the rows `pfrl-<version> a3c` to throughput.csv / throughput.md. This
 module holds what that needs: the driver's command line, the parsing of its result line, and the
 building of the peer virtualenv.
 
-Build the peer virtualenv (what `python scripts/bench_peer.py --make-venv /tmp/pfrlvenv` runs; a
-missing --peer-python of scripts/bench.py is built the same way):
+Build the peer virtualenv (what `python tools/bench_peer.py --make-venv /tmp/pfrlvenv` runs; a
+missing --peer-python of tools/bench.py is built the same way):
 
     python3 -m venv /tmp/pfrlvenv
     /tmp/pfrlvenv/bin/pip install torch==2.13.0        # first: the CPU build found on local disk
@@ -21,11 +21,11 @@ step. gym 0.24.1 is the last release whose wrappers use the old API throughout a
 `np_random` has the `integers` method pfrl's NoopResetEnv calls for gym >= 0.24 (gym warns about
 `gym.make`, which the driver does not use). pfrl 0.4.0 imports `packaging` without declaring
 it. ale-py 0.12 no longer registers gym environments, so the driver drives `ale_py.ALEInterface`
-under pfrl's wrappers itself (see scripts/peers/pfrl_a3c.py). torch, ale-py, opencv and numpy
+under pfrl's wrappers itself (see tools/peers/pfrl_a3c.py). torch, ale-py, opencv and numpy
 are the versions of the project's own environment, so the two sides differ in their RL code
 only.
 
-Check the peer alone: `python scripts/bench_peer.py --peer-python /tmp/pfrlvenv/bin/python
+Check the peer alone: `python tools/bench_peer.py --peer-python /tmp/pfrlvenv/bin/python
 --threads 1 --frames 8000` (one run per count, prints the parsed result).
 """
 
@@ -38,9 +38,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DRIVER = ROOT / "scripts" / "peers" / "pfrl_a3c.py"
-RESULT_TAG = "PFRL_A3C_RESULT"  # the driver's result line (scripts/peers/pfrl_a3c.py)
-PEER_PACKAGES = ["pfrl==0.4.0", "gym==0.24.1", "ale-py==0.12.1", "opencv-python-headless==5.0.0.93", "packaging"]
+DRIVER = ROOT / "tools" / "peers" / "pfrl_a3c.py"
+RESULT_TAG = "PFRL_A3C_RESULT"  # the driver's result line (tools/peers/pfrl_a3c.py)
+PEER_VERSION = "0.4.0"  # the pfrl release the peer virtualenv holds
+PEER_PACKAGES = [f"pfrl=={PEER_VERSION}", "gym==0.24.1", "ale-py==0.12.1", "opencv-python-headless==5.0.0.93", "packaging"]
 PEER_TORCH = "torch==2.13.0"
 FRAME_SKIP = 4
 
@@ -88,7 +89,7 @@ def peer_version(python: str) -> str:
     res = subprocess.run([python, "-c", code], capture_output=True, text=True)
     if res.returncode != 0 or not res.stdout.strip():
         raise SystemExit(f"--peer-python {python}: no pfrl there ({res.stderr.strip()[-300:]}); build it with "
-                         f"`python scripts/bench_peer.py --make-venv <dir>`")
+                         f"`python tools/bench_peer.py --make-venv <dir>`")
     return res.stdout.strip()
 
 

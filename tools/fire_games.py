@@ -8,7 +8,7 @@ A game "waits for FIRE" when `never` runs to the cap while `forced` reaches a ga
 that never fires would stall it forever. Games that stall under both (the player is simply safe
 standing still) or under neither do not need it. Writes results/fire_games.csv and prints the list.
 
-    python scripts/fire_games.py [--games breakout,pong]
+    python tools/fire_games.py [--games breakout,pong]
 """
 
 from __future__ import annotations

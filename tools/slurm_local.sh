@@ -4,9 +4,9 @@
 # jobs that end without a result), slurmctld and slurmd, all from the distribution's packages
 # (Debian 12: SLURM 22.05). Needs root and apt-get. docs/sweeps.md, "A local SLURM".
 #
-#   scripts/slurm_local.sh up       install what is missing, write the config, start, wait for an idle node
-#   scripts/slurm_local.sh status   one line; exit 0 when up, 3 when down, 1 when partly up
-#   scripts/slurm_local.sh down     cancel every job, stop every daemon it started; nothing keeps running
+#   tools/slurm_local.sh up       install what is missing, write the config, start, wait for an idle node
+#   tools/slurm_local.sh status   one line; exit 0 when up, 3 when down, 1 when partly up
+#   tools/slurm_local.sh down     cancel every job, stop every daemon it started; nothing keeps running
 #
 # Every command is idempotent and prints one line (errors go to stderr with exit code 1).
 # The node is this machine (`slurmd -C`: its CPUs and memory), in one partition, `local`
@@ -26,7 +26,7 @@ DBD_CONF="$ETC/slurmdbd.conf"
 STATE=/var/lib/asyncrl-slurm
 RUN=/run/asyncrl-slurm
 LOG=/var/log/slurm
-MARK="# written by asyncrl scripts/slurm_local.sh"
+MARK="# written by asyncrl tools/slurm_local.sh"
 PACKAGES=(munge slurmctld slurmd slurm-client slurmdbd mariadb-server)
 DAEMONS=(munged mariadbd slurmdbd slurmctld slurmd)   # start order; down stops them in reverse
 MUNGE_PID=/run/munge/munged.pid
@@ -89,7 +89,7 @@ install_packages() {
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ "${#missing[@]}" -eq 0 ] && return 0
-  command -v apt-get >/dev/null || die "apt-get not found: install ${missing[*]} (SLURM 22.05, munge, MariaDB) by hand"
+  command -v apt-get >/dev/null || die "apt-get not found: install ${missing[*]} (SLURM 22.05, munge, MariaDB) yourself"
   local apt_log=/var/log/slurm_local-apt.log
   export DEBIAN_FRONTEND=noninteractive
   # the packages' own start-up scripts may try to start their daemons with default configs;
@@ -347,7 +347,7 @@ cmd_status() {
     exit 3
   fi
   if [ "${#off[@]}" -gt 0 ]; then
-    echo "slurm_local: partly up (running: ${up[*]}; not running: ${off[*]}); 'scripts/slurm_local.sh up' starts the rest" >&2
+    echo "slurm_local: partly up (running: ${up[*]}; not running: ${off[*]}); 'tools/slurm_local.sh up' starts the rest" >&2
     exit 1
   fi
   local cpus mem jobs
@@ -360,5 +360,5 @@ case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  *) echo "usage: scripts/slurm_local.sh up|down|status" >&2; exit 2 ;;
+  *) echo "usage: tools/slurm_local.sh up|down|status" >&2; exit 2 ;;
 esac

@@ -1,11 +1,12 @@
 """Throughput benchmark: agent steps/s, scaling and memory per actor-learner, through the real CLI.
 
-    python scripts/bench.py [--methods a3c,a3c_lstm,n_step_q,one_step_q,one_step_sarsa]
-                            [--threads 1,2] [--runtime process[,thread]] [--env breakout]
-                            [--frames 60000] [--repeats 3] [--out results/bench]
-                            [--set env.backend=lean ...] [--update]
-                            [--peer-python /tmp/pfrlvenv/bin/python] [--with-eval]
-    python scripts/bench.py --preset targets --peer-python /tmp/pfrlvenv/bin/python --out results/bench/targets
+    python tools/bench.py [--methods a3c,a3c_lstm,n_step_q,one_step_q,one_step_sarsa]
+                          [--threads 1,2] [--runtime process[,thread]] [--env breakout]
+                          [--frames 60000] [--repeats 3] [--out results/bench]
+                          [--set env.backend=lean ...] [--update]
+                          [--peer-python /tmp/pfrlvenv/bin/python] [--with-eval]
+    python tools/bench.py --preset targets [--targets tools/targets.yaml]
+                          --peer-python /tmp/pfrlvenv/bin/python --out results/bench/targets
 
 Every run is `python -m asyncrl ...` with evaluation and periodic checkpoints off, into a
 temporary results root. Repeats are interleaved (repeat 1 of every configuration, then repeat 2,
@@ -16,8 +17,8 @@ run that fails is reported and left out (its configuration reads "not measured" 
 the script then exits 1.
 
 Extra configurations, interleaved with ours like any other:
-  --peer-python PY  the peer: pfrl's A3C (scripts/peers/pfrl_a3c.py, run by PY, a virtualenv with
-                    pfrl 0.4.0: scripts/bench_peer.py says how to build it; a PY that does not
+  --peer-python PY  the peer: pfrl's A3C (tools/peers/pfrl_a3c.py, run by PY, a virtualenv with
+                    pfrl 0.4.0: tools/bench_peer.py says how to build it; a PY that does not
                     exist is built there) for each --threads count, same game and number of
                     frames, rows `pfrl-<version> a3c`. Its rate is steady too: between its step
                     clock's first mark >= --interval-s after its first step and its last mark.
@@ -29,15 +30,17 @@ Extra configurations, interleaved with ours like any other:
                     a3c_lstm process 1, a3c thread 1 and 2 (the default Atari backend, and rows
                     `a3c vector` on env.backend=vector: ale-py's C++ vector env), a3c+eval process 2.
 
-Targets (OUT/targets.md, written only with --preset targets; issue 13), computed from the rows of
-throughput.csv, "not measured" when a row they need is missing:
-  A3C FF, 1 actor-learner, agent steps/s             >= 1,000
-  ours / pfrl A3C, same run, 1 and 2 actor-learners  >= 2x both   (process runtime)
-  2 actor-learners / 1, process runtime              >= 1.9x
-  A3C LSTM vs A3C FF, 1 actor-learner                within 25%   (a3c_lstm / a3c - 1)
-  thread runtime, 2 / 1                              >= 1.7x      (best 2-thread rate of the two
-                                                                  backends / best 1-thread rate)
-  training frames/s while an evaluation runs / without, 2 actor-learners   >= 0.9  (a3c+eval / a3c)
+Targets (OUT/targets.md, written only with --preset targets), computed from the rows of
+throughput.csv, "not measured" when a row they need is missing; each figure is met when it reaches
+its threshold, a key of tools/targets.yaml (another file: --targets YAML):
+  A3C FF, 1 actor-learner, agent steps/s             >= a3c_steps_per_s
+  ours / pfrl A3C, same run, 1 and 2 actor-learners  >= ours_over_peer, both   (process runtime)
+  2 actor-learners / 1, process runtime              >= process_scaling
+  A3C LSTM vs A3C FF, 1 actor-learner                |a3c_lstm / a3c - 1| <= lstm_vs_ff
+  thread runtime, 2 / 1                              >= thread_scaling (best 2-thread rate of the
+                                                     backends / best 1-thread rate)
+  training frames/s while an evaluation runs / without, 2 actor-learners   >= eval_ratio
+                                                     (a3c+eval / a3c)
 
 Columns (docs/performance.md):
   steady frames/s   frames between the first metrics.csv row and the last one written during
@@ -45,14 +48,14 @@ Columns (docs/performance.md):
                     been joined) over the wall time between them: excludes actor-learner start-up
                     and shutdown. Agent steps/s = frames/s / frame skip.
   summary frames/s  summary.json's frames_per_s: frames / training wall time. Since actor-learners
-                    wait at a start barrier it excludes their start-up; tables measured before the
-                    barrier included it (short runs read low). The peer's: from its first step.
+                    wait at a start barrier it excludes their start-up. The peer's: from its first
+                    step.
   overhead s        wall time not explained by the steady rate: wall - frames / steady frames/s.
   scaling           steady frames/s at n actor-learners / at 1 (same method, runtime).
   peak RSS / AL     max VmHWM of an actor-learner process (process runtime); it counts shared
                     library pages (torch alone maps ~150-200 MB of them), shared by all processes.
-  private / AL      max Private_Clean + Private_Dirty (smaps_rollup) of an actor-learner process,
-                    sampled: the memory each extra actor-learner really adds.
+  private / AL      max USS (Private_Clean + Private_Dirty, psutil's memory_full_info) of an
+                    actor-learner process, sampled: the memory each extra actor-learner really adds.
   trainer RSS       VmHWM of the trainer process. With runtime=thread the actor-learners live in
                     it, so the per-actor-learner columns are empty and this is the whole run.
 For the peer's rows: its forked worker processes are the actor-learners and the driver process the
@@ -75,9 +78,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from asyncrl.runtime import procs
+
 
 def _import_beside(name: str):
-    """scripts/<name>.py as module `name` (scripts/ is no package; sys.path stays as it is)."""
+    """tools/<name>.py as module `name` (tools/ is no package; sys.path stays as it is)."""
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().with_name(f"{name}.py"))
         module = importlib.util.module_from_spec(spec)
@@ -162,71 +167,16 @@ def build_configs(args, peer_label=None) -> list:
     return cfgs
 
 
-# ---- memory sampling through /proc -----------------------------------------------------------
-def _children_map() -> dict:
-    kids: dict = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        kids.setdefault(ppid, []).append(int(d))
-    return kids
-
-
-def _descendants(pid: int) -> list:
-    kids, out, todo = _children_map(), [], [pid]
-    while todo:
-        p = todo.pop()
-        for c in kids.get(p, []):
-            out.append(c)
-            todo.append(c)
-    return out
-
-
-def _status_kb(pid: int, key: str) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _private_kb(pid: int) -> int:
-    total = 0
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith(("Private_Clean:", "Private_Dirty:")):
-                    total += int(line.split()[1])
-    except OSError:
-        pass
-    return total
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().decode(errors="replace")
-    except OSError:
-        return ""
-
-
+# ---- memory sampling ----------------------------------------------------------------------------
 def _is_actor(pid: int) -> bool:
     """Our actor-learners: spawned interpreters (multiprocessing's spawn_main)."""
-    cmd = _cmdline(pid)
+    cmd = procs.cmdline(pid)
     return "spawn_main" in cmd and "resource_tracker" not in cmd
 
 
 def _is_peer_actor(pid: int) -> bool:
     """pfrl's actor-learners: processes forked from the driver, so with the driver's command line."""
-    cmd = _cmdline(pid)
+    cmd = procs.cmdline(pid)
     return bench_peer.DRIVER.name in cmd and "resource_tracker" not in cmd
 
 
@@ -241,11 +191,11 @@ class MemorySampler:
         self.trainer_hwm = 0
 
     def sample(self) -> None:
-        self.trainer_hwm = max(self.trainer_hwm, _status_kb(self.pid, "VmHWM"))
-        for c in _descendants(self.pid):
+        self.trainer_hwm = max(self.trainer_hwm, procs.peak_rss_kb(self.pid))
+        for c in procs.descendants(self.pid):
             if self.is_actor(c):
-                self.actor_hwm[c] = max(self.actor_hwm.get(c, 0), _status_kb(c, "VmHWM"))
-                self.actor_private[c] = max(self.actor_private.get(c, 0), _private_kb(c))
+                self.actor_hwm[c] = max(self.actor_hwm.get(c, 0), procs.peak_rss_kb(c))
+                self.actor_private[c] = max(self.actor_private.get(c, 0), procs.private_kb(c))
 
 
 # ---- one run -----------------------------------------------------------------------------------
@@ -390,7 +340,7 @@ def run_once(cfg: Config, args, root: Path) -> dict:
 
 
 def run_peer(cfg: Config, args, root: Path) -> dict:
-    """One run of pfrl's A3C driver (scripts/peers/pfrl_a3c.py) with the peer virtualenv's python."""
+    """One run of pfrl's A3C driver (tools/peers/pfrl_a3c.py) with the peer virtualenv's python."""
     cmd = bench_peer.peer_command(args.peer_python, args.env, cfg.threads, args.frames, args.seed, args.interval_s)
     rc, out, elapsed, mem, (load_before, others) = _run_polled(cmd, Path(f"{root}.log"), _is_peer_actor)
     try:
@@ -545,7 +495,7 @@ def write_csv(path: Path, rows: list) -> None:
 
 def command(args) -> str:
     """The command line that measures these rows again."""
-    parts = ["python scripts/bench.py"]
+    parts = ["python tools/bench.py"]
     if args.preset:
         parts.append(f"--preset {args.preset}")
     else:
@@ -553,6 +503,8 @@ def command(args) -> str:
                   f"--runtime {','.join(args.runtime)}"]
         if args.with_eval:
             parts.append("--with-eval")
+    if args.preset and Path(args.targets).resolve() != TARGETS_FILE:
+        parts.append(f"--targets {args.targets}")
     if args.peer_python:
         parts.append(f"--peer-python {args.peer_python}")
     parts += [f"--env {args.env}", f"--frames {args.frames}", f"--repeats {args.repeats}"]
@@ -579,7 +531,7 @@ def _eval_text(r) -> str:
 
 def machine(rows: list) -> str:
     """The Machine line's host: "<cpu>, <n> cores", each host once (rows merged by --update may come
-    from another); "cpu not recorded" for rows that predate the cpu column."""
+    from another); "cpu not recorded" for rows whose cpu column is empty or absent."""
     hosts = []
     for r in rows:
         h = f"{r.get('cpu') or 'cpu not recorded'}, {r.get('cores') or '?'} cores"
@@ -617,7 +569,7 @@ def markdown(rows: list, args, started: str, failures=()) -> str:
            "evaluation's process, if it has one); " + "; ".join(
                f"threads {r['threads']}: {_eval_text(r)}" for r in rows if r["method"] == EVAL_LABEL) + "."]
           if EVAL_LABEL in labels else []),
-        *([f"`{peer_rows[0]['method']}`: pfrl's A3C (`scripts/peers/pfrl_a3c.py`, its own virtualenv: "
+        *([f"`{peer_rows[0]['method']}`: pfrl's A3C (`tools/peers/pfrl_a3c.py`, its own virtualenv: "
            f"{peer_rows[0].get('peer_versions') or '?'}), same game and frames, one forked process per "
            "actor-learner; steady rate from its step clock after a warm-up of --interval-s; its memory "
            "columns are its forked workers (actor-learners) and driver (trainer)."] if peer_rows else []),
@@ -642,8 +594,40 @@ def markdown(rows: list, args, started: str, failures=()) -> str:
     return "\n".join(head) + "\n"
 
 
-# ---- targets (issue 13) -------------------------------------------------------------------------
+# ---- targets ------------------------------------------------------------------------------------
 NOT_MEASURED = "not measured"
+TARGETS_FILE = Path(__file__).resolve().with_name("targets.yaml")
+# The keys of a targets file, each with the text of its target column (of the threshold v)
+TARGET_KEYS = {
+    "a3c_steps_per_s": lambda v: f">= {v:,g}",
+    "ours_over_peer": lambda v: f">= {v:g}x both",
+    "process_scaling": lambda v: f">= {v:g}x",
+    "lstm_vs_ff": lambda v: f"within {v * 100:g}%",
+    "thread_scaling": lambda v: f">= {v:g}x",
+    "eval_ratio": lambda v: f">= {v:g}",
+}
+
+
+def load_targets(path=TARGETS_FILE) -> dict:
+    """The thresholds of a targets file (tools/targets.yaml: a number > 0 for each of TARGET_KEYS,
+    nothing else). ValueError with the reason for a file that cannot be used."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise ValueError(f"targets file {path}: cannot be read ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"targets file {path}: not a mapping of {', '.join(TARGET_KEYS)}")
+    unknown, missing = sorted(set(data) - set(TARGET_KEYS)), [k for k in TARGET_KEYS if k not in data]
+    if unknown or missing:
+        raise ValueError(f"targets file {path}: " + "; ".join(
+            ([f"unknown key(s) {', '.join(map(str, unknown))}"] if unknown else [])
+            + ([f"missing {', '.join(missing)}"] if missing else [])) + f" (keys: {', '.join(TARGET_KEYS)})")
+    bad = [k for k, v in data.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0]
+    if bad:
+        raise ValueError(f"targets file {path}: {', '.join(bad)} must be a number > 0")
+    return {k: float(data[k]) for k in TARGET_KEYS}
 
 
 def _met(ok) -> str:
@@ -654,99 +638,113 @@ def _x(v) -> str:
     return "—" if v is None else f"{v:.2f}x"
 
 
-def targets(rows: list, env: str = "breakout") -> list:
-    """The six figures of issue 13 from throughput rows (dicts with method, runtime, threads,
-    agent_steps_per_s; numbers or CSV strings). Each: figure, measured (text), value (number or
-    None), target, met (yes / no / not measured), detail. A figure whose rows are missing is
-    "not measured"; a figure with two parts is "no" as soon as one measured part misses."""
-    idx = {}
-    for r in rows:
-        try:
-            idx[(str(r["runtime"]), str(r["method"]), int(float(r["threads"])))] = r
-        except (KeyError, TypeError, ValueError):
-            continue
+def _rs(v) -> str:
+    return "—" if v is None else f"{v:,.0f}"
 
-    def rate(runtime, method, n):
-        r = idx.get((runtime, method, n))
+
+class _Rows:
+    """Throughput rows by (runtime, method, threads), with the agent steps/s of each."""
+
+    def __init__(self, rows: list):
+        self.idx = {}
+        for r in rows:
+            try:
+                self.idx[(str(r["runtime"]), str(r["method"]), int(float(r["threads"])))] = r
+            except (KeyError, TypeError, ValueError):
+                continue
+
+    def rate(self, runtime, method, n):
+        r = self.idx.get((runtime, method, n))
         v = _num(r.get("agent_steps_per_s")) if r else None
         return v if v is not None and v > 0 else None
 
-    def ratio(a, b):
-        return a / b if a is not None and b is not None else None
+    def peer(self):
+        """The peer's method label: the pfrl version bench_peer builds, else any other there is."""
+        peers = sorted({m for (_, m, _) in self.idx if bench_peer.is_peer_method(m)})
+        wanted = bench_peer.peer_label(bench_peer.PEER_VERSION)
+        return wanted if wanted in peers else (peers[0] if peers else None)
 
-    peers = sorted({m for (_, m, _) in idx if bench_peer.is_peer_method(m)})
-    wanted = bench_peer.peer_label("0.4.0")  # the issue's peer; another pfrl version if that is all there is
-    peer_m = wanted if wanted in peers else (peers[0] if peers else None)
-    peer_name = peer_m[: -len(" a3c")].replace("-", " ", 1) if peer_m else "pfrl 0.4.0"
-    out = []
 
-    def add(figure, target, value, measured, ok, detail):
-        out.append({"figure": figure, "measured": measured if value is not None else NOT_MEASURED,
-                    "value": value, "target": target, "met": _met(ok), "detail": detail})
+def _ratio(a, b):
+    return a / b if a is not None and b is not None else None
 
-    def rs(v):
-        return "—" if v is None else f"{v:,.0f}"
 
-    # 1. A3C FF, one actor-learner
-    a1, a2 = rate("process", "a3c", 1), rate("process", "a3c", 2)
-    add(f"A3C FF, 1 actor-learner, agent steps/s ({env})", ">= 1,000", a1, f"{rs(a1)}",
-        None if a1 is None else a1 >= 1000, "a3c, process runtime, threads 1")
-
-    # 2. ours / the peer, 1 and 2 actor-learners
-    p1 = rate("process", peer_m, 1) if peer_m else None
-    p2 = rate("process", peer_m, 2) if peer_m else None
-    r1, r2 = ratio(a1, p1), ratio(a2, p2)
+def _peer_figure(rows: _Rows, goal: float) -> tuple:
+    """ours ÷ the peer at 1 and 2 actor-learners: (value, measured, ok, detail, the peer's name)."""
+    peer_m = rows.peer()
+    peer_name = peer_m[: -len(" a3c")].replace("-", " ", 1) if peer_m else f"pfrl {bench_peer.PEER_VERSION}"
+    a1, a2 = rows.rate("process", "a3c", 1), rows.rate("process", "a3c", 2)
+    p1 = rows.rate("process", peer_m, 1) if peer_m else None
+    p2 = rows.rate("process", peer_m, 2) if peer_m else None
+    r1, r2 = _ratio(a1, p1), _ratio(a2, p2)
     parts = [v for v in (r1, r2) if v is not None]
-    ok = None if not parts else (False if any(v < 2 for v in parts) else (True if len(parts) == 2 else None))
-    same = {idx[k].get("started_utc") for k in [("process", "a3c", 1), ("process", "a3c", 2),
-                                                 ("process", peer_m, 1), ("process", peer_m, 2)] if k in idx}
-    add(f"ours ÷ {peer_name} A3C, same run, 1 and 2 actor-learners", ">= 2x both", min(parts) if parts else None,
-        f"{_x(r1)} (1), {_x(r2)} (2)", ok,
-        f"agent steps/s, ours vs {peer_m or 'pfrl (no --peer-python)'}: "
-        f"1 AL {rs(a1)} vs {rs(p1)}, 2 AL {rs(a2)} vs {rs(p2)}"
-        + (" (rows from different runs: " + ", ".join(sorted(str(s) for s in same)) + ")" if len(same) > 1 else ""))
+    ok = None if not parts else (False if any(v < goal for v in parts) else (True if len(parts) == 2 else None))
+    same = {rows.idx[k].get("started_utc") for k in [("process", "a3c", 1), ("process", "a3c", 2),
+                                                      ("process", peer_m, 1), ("process", peer_m, 2)] if k in rows.idx}
+    detail = (f"agent steps/s, ours vs {peer_m or 'pfrl (no --peer-python)'}: "
+              f"1 AL {_rs(a1)} vs {_rs(p1)}, 2 AL {_rs(a2)} vs {_rs(p2)}"
+              + (" (rows from different runs: " + ", ".join(sorted(str(s) for s in same)) + ")" if len(same) > 1 else ""))
+    return min(parts) if parts else None, f"{_x(r1)} (1), {_x(r2)} (2)", ok, detail, peer_name
 
-    # 3. scaling, process runtime
-    s = ratio(a2, a1)
-    add("2 actor-learners ÷ 1 (process runtime)", ">= 1.9x", s, _x(s), None if s is None else s >= 1.9,
-        f"a3c agent steps/s {rs(a2)} ÷ {rs(a1)}")
 
-    # 4. A3C LSTM vs FF
-    l1 = rate("process", "a3c_lstm", 1)
-    d = None if l1 is None or a1 is None else l1 / a1 - 1
-    add("A3C LSTM vs A3C FF (agent steps/s)", "within 25%", d, "—" if d is None else f"{d:+.1%}",
-        None if d is None else abs(d) <= 0.25, f"a3c_lstm {rs(l1)} vs a3c {rs(a1)}, 1 actor-learner, process runtime")
-
-    # 5. thread runtime scaling: the best 2-thread rate over the best 1-thread rate, of the default
-    # Atari backend and the C++ vector env, unpinned and pinned (a configuration that scales only by
-    # being slower alone does not count)
-    t1, t2 = rate("thread", "a3c", 1), rate("thread", "a3c", 2)
+def _thread_figure(rows: _Rows, goal: float) -> tuple:
+    """The best 2-thread rate over the best 1-thread rate, of the default Atari backend and the C++
+    vector env, unpinned and pinned (a configuration that scales only by being slower alone does
+    not count): (value, measured, ok, detail)."""
+    t1, t2 = rows.rate("thread", "a3c", 1), rows.rate("thread", "a3c", 2)
     others = {"vector": VECTOR_LABEL, "vector pinned": PINNED_LABEL}
-    rates = {"default": (t1, t2), **{k: (rate("thread", m, 1), rate("thread", m, 2)) for k, m in others.items()}}
+    rates = {"default": (t1, t2), **{k: (rows.rate("thread", m, 1), rows.rate("thread", m, 2)) for k, m in others.items()}}
     best = [max(((r[i], k) for k, r in rates.items() if r[i]), default=(None, None)) for i in (0, 1)]
-    t = ratio(best[1][0], best[0][0])
+    t = _ratio(best[1][0], best[0][0])
     only_default = all(r == (None, None) for k, r in rates.items() if k != "default")
     measured = _x(t) if only_default or t is None else f"{_x(t)} ({best[1][1]} 2 ÷ {best[0][1]} 1)"
-    add("thread runtime, 2 ÷ 1", ">= 1.7x", t, measured, None if t is None else t >= 1.7,
-        f"a3c, thread runtime, agent steps/s {rs(t2)} ÷ {rs(t1)} (default backend)"
-        + "".join(f"; on env.backend=vector{', pin_cores=true' if k == 'vector pinned' else ''} "
-                  f"{rs(r[1])} ÷ {rs(r[0])}" for k, r in rates.items() if k != "default" and r != (None, None)))
+    detail = (f"a3c, thread runtime, agent steps/s {_rs(t2)} ÷ {_rs(t1)} (default backend)"
+              + "".join(f"; on env.backend=vector{', pin_cores=true' if k == 'vector pinned' else ''} "
+                        f"{_rs(r[1])} ÷ {_rs(r[0])}" for k, r in rates.items() if k != "default" and r != (None, None)))
+    return t, measured, None if t is None else t >= goal, detail
 
-    # 6. training while an evaluation runs
-    e2 = rate("process", EVAL_LABEL, 2)
-    e = ratio(e2, a2)
-    er = idx.get(("process", EVAL_LABEL, 2)) or {}
-    add("training frames/s while an evaluation runs ÷ without", ">= 0.9", e, "—" if e is None else f"{e:.2f}",
-        None if e is None else e >= 0.9,
-        f"a3c, process runtime, threads 2: {rs(_num(er.get('frames_per_s')))} vs "
-        f"{rs(_num((idx.get(('process', 'a3c', 2)) or {}).get('frames_per_s')))} frames/s"
+
+def targets(rows: list, env: str = "breakout", goals: dict | None = None) -> list:
+    """The six throughput figures from throughput rows (dicts with method, runtime, threads,
+    agent_steps_per_s; numbers or CSV strings), against ``goals`` (load_targets; default: the
+    thresholds of tools/targets.yaml). Each: figure, measured (text), value (number or None),
+    target, met (yes / no / not measured), detail. A figure whose rows are missing is
+    "not measured"; a figure with two parts is "no" as soon as one measured part misses."""
+    g = load_targets() if goals is None else goals
+    idx, out = _Rows(rows), []
+
+    def add(key, figure, value, measured, ok, detail):
+        out.append({"figure": figure, "measured": measured if value is not None else NOT_MEASURED,
+                    "value": value, "target": TARGET_KEYS[key](g[key]), "met": _met(ok), "detail": detail})
+
+    a1, a2 = idx.rate("process", "a3c", 1), idx.rate("process", "a3c", 2)
+    add("a3c_steps_per_s", f"A3C FF, 1 actor-learner, agent steps/s ({env})", a1, _rs(a1),
+        None if a1 is None else a1 >= g["a3c_steps_per_s"], "a3c, process runtime, threads 1")
+    value, measured, ok, detail, peer_name = _peer_figure(idx, g["ours_over_peer"])
+    add("ours_over_peer", f"ours ÷ {peer_name} A3C, same run, 1 and 2 actor-learners", value, measured, ok, detail)
+    s = _ratio(a2, a1)
+    add("process_scaling", "2 actor-learners ÷ 1 (process runtime)", s, _x(s),
+        None if s is None else s >= g["process_scaling"], f"a3c agent steps/s {_rs(a2)} ÷ {_rs(a1)}")
+    l1 = idx.rate("process", "a3c_lstm", 1)
+    d = None if l1 is None or a1 is None else l1 / a1 - 1
+    add("lstm_vs_ff", "A3C LSTM vs A3C FF (agent steps/s)", d, "—" if d is None else f"{d:+.1%}",
+        None if d is None else abs(d) <= g["lstm_vs_ff"],
+        f"a3c_lstm {_rs(l1)} vs a3c {_rs(a1)}, 1 actor-learner, process runtime")
+    add("thread_scaling", "thread runtime, 2 ÷ 1", *_thread_figure(idx, g["thread_scaling"]))
+    e2 = idx.rate("process", EVAL_LABEL, 2)
+    e = _ratio(e2, a2)
+    er = idx.idx.get(("process", EVAL_LABEL, 2)) or {}
+    add("eval_ratio", "training frames/s while an evaluation runs ÷ without", e, "—" if e is None else f"{e:.2f}",
+        None if e is None else e >= g["eval_ratio"],
+        f"a3c, process runtime, threads 2: {_rs(_num(er.get('frames_per_s')))} vs "
+        f"{_rs(_num((idx.idx.get(('process', 'a3c', 2)) or {}).get('frames_per_s')))} frames/s"
         + (f"; {_eval_text(er)}" if er else ""))
     return out
 
 
 def targets_markdown(tg: list, args, started: str) -> str:
     lines = [
-        f"# Targets (issue 13): {args.env}, {args.frames:,} frames per run, median of {args.repeats}",
+        f"# Targets: {args.env}, {args.frames:,} frames per run, median of {args.repeats}",
         "",
         f"Computed from `throughput.csv` beside this file (started {started}); a figure whose rows are "
         f"missing is \"{NOT_MEASURED}\". Regenerate: `{command(args)}`.",
@@ -772,8 +770,8 @@ def write_targets(out: Path, tg: list, args, started: str) -> str:
 
 def write_outputs(out: Path, rows: list, args, started: str, failures: list = ()) -> list[str]:
     """OUT/throughput.{csv,md} (merged with the file's other rows under --update), and OUT/targets.{csv,md}
-    only for --preset targets: the targets are issue 13's Breakout figures, which a run of other
-    configurations or another game does not measure. Prints the tables; returns the paths written."""
+    only for --preset targets: the figures need its configurations, which a run of others does not
+    measure. Prints the tables; returns the paths written."""
     out.mkdir(parents=True, exist_ok=True)
     if args.update and (out / "throughput.csv").exists():
         rows = merge_rows(out / "throughput.csv", rows)
@@ -785,7 +783,7 @@ def write_outputs(out: Path, rows: list, args, started: str, failures: list = ()
         print(md)
         written += [out / "throughput.csv", out / "throughput.md"]
     if args.preset == "targets":
-        print(write_targets(out, targets(rows, args.env), args, started))
+        print(write_targets(out, targets(rows, args.env, load_targets(args.targets)), args, started))
         written += [out / "targets.csv", out / "targets.md"]
     return [str(p) for p in written]
 
@@ -809,12 +807,21 @@ def main(argv=None) -> int:
                    help="keep OUT/throughput.csv's other rows; replace only the configurations run now")
     p.add_argument("--peer-python", default=None, metavar="PY",
                    help="also run pfrl's A3C with this python (a pfrl virtualenv; built if missing: "
-                        "scripts/bench_peer.py), rows 'pfrl-<version> a3c'")
+                        "tools/bench_peer.py), rows 'pfrl-<version> a3c'")
     p.add_argument("--with-eval", action="store_true",
                    help=f"also run '{EVAL_LABEL}': a3c with an evaluation always running")
     p.add_argument("--preset", choices=PRESETS, default=None,
-                   help="targets: the configurations issue 13's targets need (ignores --methods/--threads/--runtime)")
+                   help="targets: the configurations the throughput targets need (ignores --methods/--threads/"
+                        "--runtime), and OUT/targets.{csv,md}")
+    p.add_argument("--targets", default=str(TARGETS_FILE), metavar="YAML",
+                   help="the thresholds of --preset targets (default: tools/targets.yaml)")
     args = p.parse_args(argv)
+    if args.preset == "targets":
+        try:
+            load_targets(args.targets)
+        except ValueError as e:
+            print(f"[bench] {e}", file=sys.stderr)
+            return 2
 
     peer_label = None
     if args.peer_python:

@@ -3,9 +3,9 @@
 Starts `asyncrl env=<game> threads=<n>` in its own process group, waits until training is under way
 and a periodic evaluation has started (the slowest thing to stop), sends the signal (SIGINT to the
 group, as a terminal's Ctrl-C does, or SIGTERM to the command alone, as a scheduler does), and polls
-/proc until no process of the group is left. Prints a table and writes results/bench/stop_latency.md.
+until no process of the group is left. Prints a table and writes results/bench/stop_latency.md.
 
-    python scripts/bench_stop.py [--game pong] [--threads 2] [--repeats 3]
+    python tools/bench_stop.py [--game pong] [--threads 2] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -20,17 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def group_alive(pgid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            out.append(int(stat.parent.name))
-    return out
+from asyncrl.runtime import procs
 
 
 def one(game: str, threads: int, how: str, work: Path) -> tuple[float, int, str]:
@@ -54,7 +44,7 @@ def one(game: str, threads: int, how: str, work: Path) -> tuple[float, int, str]
         os.killpg(p.pid, signal.SIGINT)
     else:
         os.kill(p.pid, signal.SIGTERM)
-    while group_alive(p.pid):
+    while procs.group(p.pid):
         time.sleep(0.01)
     elapsed = time.monotonic() - t0
     p.wait()
@@ -83,7 +73,7 @@ def main() -> None:
             "",
             f"Seconds from the signal until no process of the run is left (median of {args.repeats}); "
             f"1-minute load average before: {load:.1f} (above the core count means the machine was shared).",
-            "Regenerate: `python scripts/bench_stop.py`.",
+            "Regenerate: `python tools/bench_stop.py`.",
             "",
             "| signal | median s | min s | max s | exit code |",
             "|---|---:|---:|---:|---:|"]

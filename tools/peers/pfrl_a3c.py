@@ -1,9 +1,9 @@
-"""pfrl's A3C on an Atari game for a fixed number of agent steps, timed: the peer of scripts/bench.py.
+"""pfrl's A3C on an Atari game for a fixed number of agent steps, timed: the peer of tools/bench.py.
 
 Run it with the peer virtualenv's python (pfrl 0.4.0, gym 0.24.1, ale-py, opencv, torch; how to
-build it: scripts/bench_peer.py), never with the project's:
+build it: tools/bench_peer.py), never with the project's:
 
-    /tmp/pfrlvenv/bin/python scripts/peers/pfrl_a3c.py --processes 2 --steps 15000 [--game breakout]
+    /tmp/pfrlvenv/bin/python tools/peers/pfrl_a3c.py --processes 2 --steps 15000 [--game breakout]
 
 What runs is pfrl's own code, unchanged: `pfrl.agents.A3C` trained by
 `pfrl.experiments.train_agent_async` (one forked process per actor-learner, model and RMSProp
@@ -24,11 +24,11 @@ What this file adds around pfrl:
   own CI runs its async tests and as our actor-learners run;
 - a clock: a step hook stores the time at global step 1 and at every multiple of --mark-every into
   shared memory. The steady rate is taken between the first mark at least --warmup-s after step 1
-  and the last mark, so process start-up and the first seconds are left out, as scripts/bench.py
+  and the last mark, so process start-up and the first seconds are left out, as tools/bench.py
   leaves out our actor-learners' start-up.
 
 Prints progress to stderr and, last, one line `PFRL_A3C_RESULT {json}` on stdout (also written to
---json when given); scripts/bench_peer.py reads it.
+--json when given); tools/bench_peer.py reads it.
 """
 
 from __future__ import annotations
