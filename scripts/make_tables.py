@@ -4,7 +4,7 @@
         [--bench results/bench] [--bench-max-other-load 0.15] [--bench-max-load 1.0] [--threshold pong=-15 ...] [--eval-policy sampled]
 
 Reads every run below --runs (any directory holding a summary.json) and every benchmark CSV
-below --bench (throughput.csv from scripts/bench.py), and writes OUT/tables/*.{csv,md} and
+below --bench (throughput.csv from tools/bench.py), and writes OUT/tables/*.{csv,md} and
 OUT/figures/*.png. Definitions: docs/tables.md and asyncrl/tables.py.
 With no runs at all it still writes the paper's own tables.
 """
@@ -133,13 +133,13 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
         "runs (reference as in table2_speedup); it counts frames, not seconds, so it does not depend on the load "
         "the runs shared the machine with.",
         "Throughput scaling = agent steps/s with n ÷ with 1, both from one benchmark CSV "
-        f"(scripts/bench.py) taken on an idle machine: rows whose other load (CPU used by processes other than "
-        f"the benchmark's while it ran) exceeded {bench_max_other_load:g} × cores are skipped, and rows that "
-        f"predate that column when their 1-min load before the run exceeded {bench_max_load:g} × cores; of several CSVs the newest (row timestamp, else the "
+        f"(tools/bench.py) taken on an idle machine: rows whose other load (CPU used by processes other than "
+        f"the benchmark's while it ran) exceeded {bench_max_other_load:g} × cores are skipped, and rows "
+        f"without that column when their 1-min load before the run exceeded {bench_max_load:g} × cores; of several CSVs the newest (row timestamp, else the "
         "lexicographically last path) is used. CSVs used: " + (", ".join(csvs) or "none") + ".",
-        "Measured cells: the runs' own wall-clock speedup (time to the reference). Runs of a campaign may share "
+        "Measured cells: the runs' own wall-clock speedup (time to the reference). Runs may share "
         "the machine's cores with each other, with tests or with other work, and may train on different "
-        "machines (sessions move between hosts), so these mix the parallel speedup with whatever load and "
+        "machines (a run resumed on another host), so these mix the parallel speedup with whatever load and "
         "host each run met; they are shown for comparison, the composed row is the estimate. The load each "
         "run met is in atari_runs (shared hours).",
         "‡ = a measured cell whose runs, or its 1-actor-learner runs, did not all train on one recorded machine "
@@ -204,7 +204,7 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
         + (f" with policy '{eval_policy}'" if eval_policy else "") + " if there is one, else the run's own final "
         "evaluation.",
         "Argmax of π (A3C): the run's own evaluations draw actions from π; scripts/evaluate.py sample=false plays "
-        "the argmax instead, on the final checkpoint or on one a session committed (the entry's frames and "
+        "the argmax instead, on the final checkpoint or on an earlier committed one (the entry's frames and "
         "training hours are that checkpoint's). First such entry of at least 30 games reaching the target, by "
         "frames, and the one at the most frames.",
     ])
@@ -254,10 +254,10 @@ def _variant_label(keys: tuple, values: tuple) -> str:
 # The tables' note on '(x shared)' hours (atari_runs, methods_comparison)
 SHARED_NOTE = (
     f"'(x shared)': x of those hours ran while processes other than the run's used >= {T.SHARED_LOAD:g} core's "
-    "worth of CPU more than the cores the run left free (cores − actor-learners; metrics.csv other_load, recorded "
-    "since 2026-11-27; a plain figure: not recorded). Frames are exact whatever the load; hours and frames/s hold "
+    "worth of CPU more than the cores the run left free (cores − actor-learners; metrics.csv other_load; "
+    "a plain figure: not recorded). Frames are exact whatever the load; hours and frames/s hold "
     "for the load the run met. ', n hosts': the run trained on n machines in turn (resumed on another; "
-    "summary.json hosts, recorded since 2026-12-06), so its hours and frames/s mix their speeds.")
+    "summary.json hosts), so its hours and frames/s mix their speeds.")
 
 
 def plot_curves(done: pd.DataFrame, fig_dir: Path, k: int) -> list[Path]:
@@ -534,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fraction", type=float, default=1.0,
                         help="reference score position between the untrained level (0) and the lowest best (1)")
     parser.add_argument("--bench", type=Path, default=Path("results/bench"),
-                        help="benchmark root: every throughput.csv below it (scripts/bench.py) feeds table2_atari")
+                        help="benchmark root: every throughput.csv below it (tools/bench.py) feeds table2_atari")
     parser.add_argument("--bench-max-other-load", type=float, default=T.BENCH_MAX_OTHER_LOAD,
                         help="skip benchmark rows whose other load (CPU of processes other than the benchmark's "
                              "during the run) exceeded this × cores")

@@ -1,5 +1,5 @@
 """The paper's tables (Mnih et al. 2016, Tables 1, 2 and S3) from run directories, Table 2 also
-composed with idle-machine throughput benchmarks (``scripts/bench.py`` CSVs), and the methods on
+composed with idle-machine throughput benchmarks (``tools/bench.py`` CSVs), and the methods on
 one game side by side (the table behind the paper's Fig. 3).
 
 Pure functions: pandas in, pandas out; no Hydra, no torch, no plotting. ``scripts/make_tables.py``

@@ -14,8 +14,8 @@ from .reference import reference_scores
 from .runs import code_versions, completed_runs, free_cores, host_count, shared_hours
 
 # The evaluation score that counts as a game learned, for "frames to the first evaluation >= target"
-# (a run that ended at stop_at_score uses its own). Pong +18: the score the Pong issue asks for
-# (the paper's A3C FF 1-day Table S3 Pong is 11.4; pfrl's published A3C reaches 20.9).
+# (a run that ended at stop_at_score uses its own). Pong +18: a game won by
+# a wide margin (the paper's A3C FF 1-day Table S3 Pong is 11.4; pfrl's published A3C reaches 20.9).
 TARGET_SCORES = {"pong": 18.0}
 
 ATARI_RUN_COLUMNS = [
@@ -42,8 +42,8 @@ def atari_runs(runs: pd.DataFrame, targets: dict | None = None, policy: str | No
     run left free (0 and 0: not recorded).
 
     The argmax of pi (A3C), a policy the periodic evaluations do not play, from
-    :func:`argmax_evaluations` (scripts/evaluate.py on the run's checkpoints, e.g. the ones its
-    sessions committed): ``argmax_target_*``, the first (by frames) whose mean reached the target,
+    :func:`argmax_evaluations` (scripts/evaluate.py on the run's checkpoints, its final one and any
+    earlier ones committed): ``argmax_target_*``, the first (by frames) whose mean reached the target,
     with the training hours of that checkpoint; ``argmax_*``, the one at the most frames. NaN: none."""
     targets = TARGET_SCORES if targets is None else targets
     done = completed_runs(runs)

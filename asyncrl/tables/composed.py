@@ -1,5 +1,5 @@
 """Table 2 on Atari: data efficiency from the runs (frames to the reference) times throughput
-scaling from ``scripts/bench.py`` CSVs taken on an idle machine, beside the runs' own
+scaling from ``tools/bench.py`` CSVs taken on an idle machine, beside the runs' own
 wall-clock speedup and the paper's row."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ BENCH_TIME_COLUMNS = ("timestamp", "started_utc", "started", "measured_at")
 # runs reads >= the cores they keep busy on top of that.
 BENCH_MAX_LOAD = 1.0
 
-# Rows that record ``other_load_median`` (scripts/bench.py since 2026-11-26: the cores' worth of CPU
+# Rows that record ``other_load_median`` (tools/bench.py: the cores' worth of CPU
 # used by processes other than the benchmark's while it ran) are judged by it instead, which neither
 # counts the previous benchmark run nor this run's own processes: idle when it is
 # <= BENCH_MAX_OTHER_LOAD x cores (an idle machine reads ~0.0x; one training run beside it, >= 1 core).
@@ -44,7 +44,7 @@ _BENCH_COLUMNS = ["method", "runtime", "env", "threads", "cores", "agent_steps_p
 
 
 def load_bench(root: str | Path | None) -> pd.DataFrame:
-    """Every row of every ``throughput.csv`` below ``root`` (``scripts/bench.py`` output), one row
+    """Every row of every ``throughput.csv`` below ``root`` (``tools/bench.py`` output), one row
     per (CSV, method, runtime, threads) measurement.
 
     Adds ``bench_csv`` (the file), ``bench_row`` (its line order in the file) and ``bench_time``
@@ -96,7 +96,7 @@ def bench_scaling(bench: pd.DataFrame, max_load: float = BENCH_MAX_LOAD,
     """Throughput scaling per (method, runtime, game, threads) from idle-machine benchmarks.
 
     ``bench_scaling = agent_steps_per_s(n) / agent_steps_per_s(1)``, both rows from the **same**
-    CSV (one machine, one code version, one session). Rules:
+    CSV (one machine, one code version, one benchmark run). Rules:
 
     - a row is *idle* by :func:`bench_idle` (its other load where recorded, else its 1-min load); a
       row with no load recorded is not.
@@ -108,8 +108,8 @@ def bench_scaling(bench: pd.DataFrame, max_load: float = BENCH_MAX_LOAD,
 
     Columns: the key, ``bench_scaling``, ``bench_steps_per_s`` and ``bench_steps_per_s_1`` (the
     chosen pair), ``bench_load1`` and ``bench_other_load`` (the larger of their loads; NaN other
-    load for rows that predate it), ``bench_cores``, ``bench_cpu`` (the host's processor, None for
-    rows that predate that column), ``bench_overrides``,
+    load for rows without it), ``bench_cores``, ``bench_cpu`` (the host's processor, None for
+    rows without that column), ``bench_overrides``,
     ``bench_csv``, ``bench_candidates`` (usable pairs found) and ``bench_skipped`` (pairs skipped as
     not idle). A key with pairs but none usable keeps a row with NaN scaling.
     """

@@ -17,7 +17,7 @@ from .runs import load_episodes
 # Runs of one sweep differ only in the learning rate (and the seed the preset draws it from).
 LR_SWEEP_GROUP = ["method", "env", "runtime", "threads", "total_frames", "terminal_on_life_loss", "lr_anneal_frames"]
 
-# Training-score window of the sweep table: 100 games, as the README's Atari figures are quoted;
+# Training-score window of the sweep table: 100 games, as the Atari result pages quote them;
 # a Pong game lasts ~4k frames early on, so 100 games span ~0.4M frames.
 LR_SWEEP_WINDOW = 100
 

@@ -133,7 +133,7 @@ def shared_hours(run_dir: str | Path, free_cores: float = 0.0, min_load: float =
     sums the rows that record other_load, "shared" those where it is >= ``free_cores + min_load``:
     other processes took at least ``min_load`` of a core more than the cores the run left free (a
     1-actor-learner run on 2 cores leaves one: another such run beside it does not slow it). (0, 0)
-    for a run whose rows predate the column (or have no file): its sharing is unknown, not absent."""
+    for a run whose rows lack the column (or have no file): its sharing is unknown, not absent."""
     try:
         m = pd.read_csv(Path(run_dir) / "metrics.csv", usecols=lambda c: c in ("wall_time_s", "other_load"))
     except (OSError, ValueError, pd.errors.EmptyDataError):
