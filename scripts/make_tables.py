@@ -40,11 +40,29 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
                  eval_policy: str | None = None, sweep_k: int = T.LR_SWEEP_WINDOW) -> tuple[list[Path], dict]:
     """Write every table; return the written paths and the intermediate frames the figures reuse."""
     tables_dir = out / "tables"
-    written: list[Path] = []
     done = T.completed_runs(runs)
     atari = done[done["env"].isin(T.reference_scores().index)]  # the protocol label of the Atari runs
-    protocol = T.protocol_label(atari)
+    written = _write_score_tables(runs, tables_dir, T.protocol_label(atari))
+    speedup_written, per_run, by_game, speedup = _write_speedup_tables(runs, done, tables_dir, k, fraction)
+    written += speedup_written
+    written += _write_table2_atari(by_game, tables_dir, bench, bench_max_load, bench_max_other_load)
+    comparison = T.methods_comparison(runs, k=k, thresholds=thresholds, policy=eval_policy)
+    used = thresholds if thresholds is not None else T.SCORE_THRESHOLDS
+    written += _write_methods_table(comparison, tables_dir, k, used, eval_policy)
+    sweep = T.lr_sweep(runs, k=sweep_k, thresholds=used)
+    written += _write_lr_sweep_table(sweep, tables_dir, sweep_k)
+    written += _write_atari_runs_table(runs, tables_dir, eval_policy)
+    written += T.write_table(T.excluded_runs(runs), tables_dir, "excluded_runs",
+                             "Runs left out of every table", notes=[
+        "Any status other than 'completed' (failed, interrupted, running, unreadable summary).",
+    ])
+    return written, {"done": done, "speedup": speedup, "comparison": comparison, "thresholds": used,
+                     "sweep": sweep, "per_run": per_run}
 
+
+def _write_score_tables(runs: pd.DataFrame, tables_dir: Path, protocol: str) -> list[Path]:
+    """paper_table1, table1_hns and table_s3_raw: the paper's Table 1 recomputed, and our final scores."""
+    written: list[Path] = []
     paper1 = T.paper_table1().reset_index()
     written += T.write_table(paper1, tables_dir, "paper_table1", "Paper Table 1 recomputed from Table S3", notes=[
         HNS_NOTE,
@@ -72,7 +90,14 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
         "runs with the largest thread count (ours_<method>_threads) for that game.",
         "Paper columns: human starts, 30 minutes of emulator time (the paper's supplementary Table S3).",
     ])
+    return written
 
+
+def _write_speedup_tables(runs: pd.DataFrame, done: pd.DataFrame, tables_dir: Path, k: int,
+                          fraction: float) -> tuple[list[Path], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """table2_speedup, table2_factors and table2_per_game; also returns the per-run, per-game and
+    per-thread-count frames they are built from."""
+    written: list[Path] = []
     per_run = T.times_to_reference(runs, k=k, fraction=fraction)
     by_game = T.speedup_by_game(per_run)
     speedup = T.speedup_table(by_game)
@@ -118,16 +143,26 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
         "reference: the score every compared run of the (method, runtime, game, lost-life setting, lr, frame "
         "budget) reaches; time_to_ref and frames_to_ref are seed means over the runs of that thread count.",
     ])
+    return written, per_run, by_game, speedup
 
+
+def _write_table2_atari(by_game: pd.DataFrame, tables_dir: Path, bench: pd.DataFrame | None,
+                        bench_max_load: float, bench_max_other_load: float) -> list[Path]:
+    """table2_atari: data efficiency from the runs composed with the benchmarks' throughput scaling."""
     bench = T.load_bench(None) if bench is None else bench  # None: no benchmarks
     scaling = T.bench_scaling(bench, bench_max_load, bench_max_other_load)
     atari_by_game = by_game[by_game["env"].isin(T.reference_scores().index)]
     composed = T.composed_speedup(atari_by_game, scaling)
     csvs = [f"{path} ({T.bench_host(composed, path)})" for path in sorted(set(composed["bench_csv"].dropna()))]
-    written += T.write_table(composed, tables_dir, "table2_atari",
-                             "Atari speedup by number of actor-learners: composed from two factors "
-                             "(paper Table 2 layout)",
-                             body=T.composed_markdown(composed), notes=[
+    return T.write_table(composed, tables_dir, "table2_atari",
+                         "Atari speedup by number of actor-learners: composed from two factors "
+                         "(paper Table 2 layout)", body=T.composed_markdown(composed),
+                         notes=_table2_atari_notes(csvs, bench_max_load, bench_max_other_load))
+
+
+def _table2_atari_notes(csvs: list, bench_max_load: float, bench_max_other_load: float) -> list[str]:
+    """The notes of table2_atari: what each kind of cell is, and the benchmark CSVs used."""
+    return [
         "Composed cells (bold rows): speedup = data efficiency × throughput scaling, from two independent "
         "measurements. Data efficiency = frames to the reference with 1 actor-learner ÷ the same with n, from the "
         "runs (reference as in table2_speedup); it counts frames, not seconds, so it does not depend on the load "
@@ -155,13 +190,15 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
         "including the benchmark rows used, are in table2_atari.csv.",
         "Figures: figures/data_efficiency_<method>_<game>_<budget>_lr<lr>[_lost_life_terminal].png, one per "
         "comparison group: each run's moving average vs frames, the reference, and where each run first reached it.",
-    ])
+    ]
 
-    comparison = T.methods_comparison(runs, k=k, thresholds=thresholds, policy=eval_policy)
-    used = thresholds if thresholds is not None else T.SCORE_THRESHOLDS
-    written += T.write_table(comparison, tables_dir, "methods_comparison",
-                             "Methods on one game (paper Fig. 3 for one game): final evaluation and frames to a "
-                             "training score", body=T.methods_markdown(comparison, k), notes=[
+
+def _write_methods_table(comparison: pd.DataFrame, tables_dir: Path, k: int, used: dict,
+                         eval_policy: str | None) -> list[Path]:
+    """methods_comparison: the methods on one game, final evaluations and frames to a threshold."""
+    return T.write_table(comparison, tables_dir, "methods_comparison",
+                         "Methods on one game (paper Fig. 3 for one game): final evaluation and frames to a "
+                         "training score", body=T.methods_markdown(comparison, k), notes=[
         "One section per group of completed runs with the same game, thread count, frame budget and lost-life "
         "setting that holds at least two methods; one row per run (seeds are separate rows).",
         f"evaluation: the latest evaluate.py entry with >= {T.FINAL_EVAL_EPISODES} games"
@@ -176,10 +213,12 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
         "_score_vs_time.png.",
     ])
 
-    sweep = T.lr_sweep(runs, k=sweep_k, thresholds=used)
-    written += T.write_table(sweep.drop(columns=["evals_own"]), tables_dir, "lr_sweep",
-                             "Learning-rate sweeps, finished or not (paper Fig. 2 at equal frames)",
-                             body=T.lr_sweep_markdown(sweep, sweep_k), notes=[
+
+def _write_lr_sweep_table(sweep: pd.DataFrame, tables_dir: Path, sweep_k: int) -> list[Path]:
+    """lr_sweep: learning-rate sweeps compared at the frames every run of a sweep has reached."""
+    return T.write_table(sweep.drop(columns=["evals_own"]), tables_dir, "lr_sweep",
+                         "Learning-rate sweeps, finished or not (paper Fig. 2 at equal frames)",
+                         body=T.lr_sweep_markdown(sweep, sweep_k), notes=[
         "One section per group of runs (any status but unreadable) that differ only in the learning rate and "
         "seed: same method, game, runtime, thread count, frame budget and lost-life setting. The lr_robustness "
         "preset draws each run's rate from LogUniform(1e-4, 1e-2) by its seed, as the paper's Fig. 2 did.",
@@ -190,9 +229,12 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
         "_score_vs_time.png; the completed runs' final score vs rate is figures/<method>_<game>_lr.png.",
     ])
 
+
+def _write_atari_runs_table(runs: pd.DataFrame, tables_dir: Path, eval_policy: str | None) -> list[Path]:
+    """atari_runs: every completed Atari run, its evaluations and the frames to its target."""
     singles = T.atari_runs(runs, policy=eval_policy)
-    written += T.write_table(singles, tables_dir, "atari_runs", "Atari runs: evaluations, and frames to a target score",
-                             body=T.atari_runs_markdown(singles), notes=[
+    return T.write_table(singles, tables_dir, "atari_runs", "Atari runs: evaluations, and frames to a target score",
+                         body=T.atari_runs_markdown(singles), notes=[
         "Every completed run on an Atari game, one row each. Evaluations are whole games from no-op starts; "
         "'hours' is training wall time (summed over resumes).",
         SHARED_NOTE,
@@ -208,13 +250,6 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
         "training hours are that checkpoint's). First such entry of at least 30 games reaching the target, by "
         "frames, and the one at the most frames.",
     ])
-
-    written += T.write_table(T.excluded_runs(runs), tables_dir, "excluded_runs",
-                             "Runs left out of every table", notes=[
-        "Any status other than 'completed' (failed, interrupted, running, unreadable summary).",
-    ])
-    return written, {"done": done, "speedup": speedup, "comparison": comparison, "thresholds": used,
-                     "sweep": sweep, "per_run": per_run}
 
 
 def _fmt_lr(lr) -> str:
