@@ -72,3 +72,10 @@ def paper_scores() -> pd.DataFrame:
     """
     scores = _read_data_csv("a3c_paper_scores.csv")
     return scores.set_index("ale_id")[["game", *PAPER_TABLE1]]
+
+
+def pfrl_scores() -> pd.Series:
+    """pfrl's published A3C scores (``pfrl_a3c``), indexed by ALE id: for each game the highest mean
+    intermediate evaluation (from no-op starts, every 1M frames) of a run, averaged over 3 seeds;
+    the games of the paper's Figs. 1 and 3 only. The source of every number is in the CSV."""
+    return _read_data_csv("pfrl_a3c_scores.csv").set_index("ale_id")["pfrl_a3c"]
