@@ -2,6 +2,7 @@
 
     python scripts/make_tables.py [--runs results/runs] [--out results] [--k 10] [--sweep-k 100] [--fraction 1.0]
         [--bench results/bench] [--bench-max-other-load 0.15] [--bench-max-load 1.0] [--threshold pong=-15 ...] [--eval-policy sampled]
+        [--atari5-threads 2] [--atari5-lr-horizon 320000000]
 
 Reads every run below --runs (any directory holding a summary.json) and every benchmark CSV
 below --bench (throughput.csv from tools/bench.py), and writes OUT/tables/*.{csv,md} and
@@ -37,8 +38,10 @@ HNS_NOTE = ("HNS = 100·(score − random)/(human − random) with the human-sta
 def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: pd.DataFrame | None = None,
                  bench_max_load: float = T.BENCH_MAX_LOAD, thresholds: dict | None = None,
                  bench_max_other_load: float = T.BENCH_MAX_OTHER_LOAD,
-                 eval_policy: str | None = None, sweep_k: int = T.LR_SWEEP_WINDOW) -> tuple[list[Path], dict]:
-    """Write every table; return the written paths and the intermediate frames the figures reuse."""
+                 eval_policy: str | None = None, sweep_k: int = T.LR_SWEEP_WINDOW,
+                 atari5_setting: dict | None = None) -> tuple[list[Path], dict]:
+    """Write every table; return the written paths and the intermediate frames the figures reuse
+    (``atari5``: the runs of the five-game table, empty when it was not written)."""
     tables_dir = out / "tables"
     done = T.completed_runs(runs)
     atari = done[done["env"].isin(T.reference_scores().index)]  # the protocol label of the Atari runs
@@ -52,12 +55,14 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
     sweep = T.lr_sweep(runs, k=sweep_k, thresholds=used)
     written += _write_lr_sweep_table(sweep, tables_dir, sweep_k)
     written += _write_atari_runs_table(runs, tables_dir, eval_policy)
+    atari5_written, atari5 = _write_atari5_table(runs, tables_dir, atari5_setting)
+    written += atari5_written
     written += T.write_table(T.excluded_runs(runs), tables_dir, "excluded_runs",
                              "Runs left out of every table", notes=[
         "Any status other than 'completed' (failed, interrupted, running, unreadable summary).",
     ])
     return written, {"done": done, "speedup": speedup, "comparison": comparison, "thresholds": used,
-                     "sweep": sweep, "per_run": per_run}
+                     "sweep": sweep, "per_run": per_run, "atari5": atari5}
 
 
 def _write_score_tables(runs: pd.DataFrame, tables_dir: Path, protocol: str) -> list[Path]:
@@ -252,6 +257,48 @@ def _write_atari_runs_table(runs: pd.DataFrame, tables_dir: Path, eval_policy: s
     ])
 
 
+def _write_atari5_table(runs: pd.DataFrame, tables_dir: Path,
+                        setting: dict | None) -> tuple[list[Path], pd.DataFrame]:
+    """atari5: A3C FF on the paper's five games; not written while none of them has a run of the
+    setting. Returns the paths and the runs the table shows (for the overview figure)."""
+    setting = T.ATARI5_SETTING if setting is None else setting
+    chosen = T.atari5_runs(runs, setting) if len(runs) else runs
+    if chosen.empty:
+        return [], chosen
+    table = T.atari5_table(runs, setting)
+    return T.write_table(table, tables_dir, "atari5", "A3C FF on the paper's five Atari games (Figs. 1 and 3): "
+                         "final evaluations beside the paper's and pfrl's scores",
+                         body=T.atari5_markdown(table, setting), notes=_atari5_notes(setting)), chosen
+
+
+def _atari5_notes(setting: dict) -> list[str]:
+    """The notes of the atari5 table: which run stands for a game, the two policies, the references."""
+    return [
+        f"Per game, the completed run of method {setting['method']} (A3C FF) with {setting['threads']} "
+        f"actor-learners, the learning rate annealed to 0 over {T.frames_label(setting['lr_anneal_frames'])} frames "
+        f"and a lost life {'terminal' if setting['terminal_on_life_loss'] else 'not terminal'} for learning "
+        "(--atari5-threads, --atari5-lr-horizon) with the most frames trained; its budget is the 'schedule'. "
+        "'—': no such completed run of the game. Every Atari run, whatever its setting, is in atari_runs.",
+        "Evaluations are whole games from no-op starts (up to 30 no-ops). Draw from π: the latest "
+        f"scripts/evaluate.py entry of at least {T.FINAL_EVAL_EPISODES} games with policy 'sampled', else the "
+        "run's own final evaluation ('the run'; A3C's own evaluations draw from π). Argmax of π: the "
+        f"scripts/evaluate.py entry (sample=false, at least {T.FINAL_EVAL_EPISODES} games) at the most frames. "
+        "'at xM': the evaluation played the checkpoint at x million frames, not the run's last.",
+        "HNS % = 100·(score − random)/(human − random) with the no-op-starts references (random: Mnih et al. "
+        "2015 / Wang et al. 2016; human: Wang et al. 2016); 'random (no-op)' is that random score.",
+        "'hours' is training wall time (summed over resumes). " + SHARED_NOTE,
+        "Paper A3C FF, 1 day: the paper's Table S3, evaluated from human starts (30 minutes of emulator time; "
+        "16 actor-learners), a protocol other than ours: compare with care.",
+        "pfrl A3C: the published scores of pfrl's A3C reproduction (pfnet/pfrl, "
+        "examples/atari/reproduction/a3c/README.md, results of PFRL commit 39918e2; 16 CPUs): per seed the highest mean of its intermediate evaluations (no-op starts "
+        "up to 30, one every 1M frames, 200 in all), averaged over 3 seeds. It is a best evaluation during "
+        "training, not a final one.",
+        "Figures: figures/atari5_overview.png (the five games: each run's training-score moving average vs "
+        "frames, its evaluations as markers, the no-op random score dotted); per game, "
+        "figures/a3c_<game>_score_vs_frames.png and _score_vs_time.png (every A3C run of the game).",
+    ]
+
+
 def _fmt_lr(lr) -> str:
     return "—" if pd.isna(lr) else f"{lr:g}"
 
@@ -350,6 +397,43 @@ def plot_curves(done: pd.DataFrame, fig_dir: Path, k: int) -> list[Path]:
             ax.grid(alpha=0.3)
             written.append(_save(fig, fig_dir / f"{method}_{env}_{suffix}.png"))
     return written
+
+
+def plot_atari5(chosen: pd.DataFrame, fig_dir: Path, k: int) -> list[Path]:
+    """The five games in one figure, one panel each: the run of the atari5 table (``chosen``,
+    T.atari5_runs) as its training-score moving average vs frames, its own evaluations as white
+    circles and its scripts/evaluate.py games by the argmax of pi as diamonds, the game's no-op
+    random score dotted; a game without a run says so. Nothing without any run."""
+    if chosen.empty:
+        return []
+    runs = chosen.set_index("env")
+    names = T.reference_scores("noop")
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6.5))
+    for ax, game in zip(axes.flat, T.FIVE_GAMES):
+        ax.set(title=names.loc[game, "game"])
+        if game not in runs.index:
+            ax.set(xticks=[], yticks=[])
+            ax.text(0.5, 0.5, "no completed run", transform=ax.transAxes, ha="center", va="center", color="gray")
+            continue
+        ax.set(xlabel="frames (millions)")
+        ax.grid(alpha=0.3)
+        ax.axhline(names.loc[game, "random"], color="gray", ls=":", lw=1, label="random (no-op)")
+        run = runs.loc[game]
+        episodes = T.load_episodes(run["run_dir"])
+        window = curve_window([episodes], k)
+        curve = T.moving_average(episodes, window)
+        ax.plot(curve["frames"] * 1e-6, curve["score_ma"], color="C0", lw=1.2, label="training score (moving average)")
+        own, greedy = T.own_evaluations(run["evals"]), T.argmax_evaluations(run["evals"])
+        ax.plot([e["frames"] * 1e-6 for e in own], [e["mean"] for e in own], "o", ms=5, mfc="white", mec="C0",
+                mew=1.2, ls="none", zorder=3, label="evaluations, draw from π (mean of each)")
+        ax.plot([e["frames"] * 1e-6 for e in greedy], [e["mean"] for e in greedy], "D", color="C1", ms=4,
+                ls="none", zorder=3, label="argmax of π (evaluate.py)")
+        ax.set_ylabel(f"score (lines: last {window} games)")
+    handles, labels = max((ax.get_legend_handles_labels() for ax in axes.flat[:-1]), key=lambda hl: len(hl[1]))
+    axes.flat[-1].axis("off")  # the sixth panel holds the legend
+    axes.flat[-1].legend(handles, labels, loc="center", fontsize=9)
+    fig.suptitle("A3C FF on the paper's five games")
+    return [_save(fig, fig_dir / "atari5_overview.png")]
 
 
 # One colour per method, the same in every figure; other methods get the next colours by name.
@@ -559,7 +643,7 @@ def _threshold(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"expected GAME=SCORE (e.g. pong=-15), got {text!r}") from None
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, default=Path("results/runs"), help="runs root (searched recursively)")
     parser.add_argument("--out", type=Path, default=Path("results"), help="writes OUT/tables and OUT/figures")
@@ -583,8 +667,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="only evaluate.py entries with this policy count as the final evaluation in "
                              "methods_comparison (default: sampled, the runs' own evaluation policy: A3C samples "
                              "pi, the value-based methods play eps-greedy; 'any' for the latest of any policy)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--atari5-threads", type=int, default=T.ATARI5_SETTING["threads"],
+                        help="actor-learners of the runs the five-game table (atari5) shows")
+    parser.add_argument("--atari5-lr-horizon", type=int, default=T.ATARI5_SETTING["lr_anneal_frames"],
+                        help="learning-rate horizon (frames) of the runs the five-game table shows")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     thresholds = {**T.SCORE_THRESHOLDS, **dict(args.threshold)}
+    atari5 = {**T.ATARI5_SETTING, "threads": args.atari5_threads, "lr_anneal_frames": args.atari5_lr_horizon}
 
     runs = T.load_runs(args.runs)
     if runs.empty:
@@ -594,17 +687,22 @@ def main(argv: list[str] | None = None) -> int:
                                    bench_max_load=args.bench_max_load, thresholds=thresholds,
                                    bench_max_other_load=args.bench_max_other_load,
                                    eval_policy=None if args.eval_policy == "any" else args.eval_policy,
-                                   sweep_k=args.sweep_k)
+                                   sweep_k=args.sweep_k, atari5_setting=atari5)
 
     fig_dir = args.out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     figures = plot_curves(frames["done"], fig_dir, args.k) + plot_speedup(frames["speedup"], fig_dir) \
         + plot_lr(frames["done"], fig_dir) + plot_methods(runs, fig_dir, args.k, thresholds) \
         + plot_lr_sweep(frames["sweep"], fig_dir, args.sweep_k, thresholds) \
-        + plot_data_efficiency(frames["per_run"], fig_dir, args.k)
+        + plot_data_efficiency(frames["per_run"], fig_dir, args.k) \
+        + plot_atari5(frames["atari5"], fig_dir, args.k)
 
     excluded = len(runs) - len(frames["done"])
     print(f"{len(runs)} runs read ({len(frames['done'])} completed, {excluded} excluded)")
+    if frames["atari5"].empty:
+        print(f"atari5 (the five-game table and its overview figure): not written, no completed A3C FF run of "
+              f"{', '.join(T.FIVE_GAMES)} with {atari5['threads']} actor-learners and LR horizon "
+              f"{T.frames_label(atari5['lr_anneal_frames'])}, lost life terminal")
     print(f"wrote {len(written)} table files to {args.out / 'tables'}")
     print(f"wrote {len(figures)} figures to {fig_dir}")
     return 0

@@ -20,14 +20,15 @@ K = 2  # moving-average window used by the synthetic runs: small enough to reaso
 def make_run(root: Path, method: str, env: str, threads: int, seed: int, episodes=(), *, fps=1000.0,
              cores=2, status="completed", final_score=None, lr=7e-4, runtime="process",
              total_frames=1_000_000, evals=(), terminal_on_life_loss=None, wall_time_s=1000.0, tag="",
-             cpu="Test CPU, 1 KB cache", hosts=None) -> Path:
+             cpu="Test CPU, 1 KB cache", hosts=None, extra=None) -> Path:
     """A run directory; ``episodes`` = [(wall_time_s, score)], at a constant ``fps`` (frames = fps * t).
 
     ``cpu=None`` leaves the machine out (summaries from before the field); ``hosts`` = the processors
     a run trained on in turn (summary.json ``hosts``).
 
     ``terminal_on_life_loss=None`` leaves the field out, as in summaries written before it existed;
-    ``tag`` is appended to the directory name (runs that differ only in a setting)."""
+    ``tag`` is appended to the directory name (runs that differ only in a setting); ``extra``: more
+    summary fields (they replace the ones above)."""
     run_dir = root / method / env / f"threads{threads}-seed{seed}{tag}"
     run_dir.mkdir(parents=True)
     summary = {
@@ -42,6 +43,7 @@ def make_run(root: Path, method: str, env: str, threads: int, seed: int, episode
         summary["cpu"] = cpu
     if hosts is not None:
         summary["hosts"] = [{"cpu": h, "from_frames": 1000 * i, "from_wall_s": float(i)} for i, h in enumerate(hosts)]
+    summary.update(extra or {})
     (run_dir / "summary.json").write_text(json.dumps(summary))
     rows = [(t * fps, t, 0, score, 100) for t, score in episodes]
     pd.DataFrame(rows, columns=T.EPISODE_COLUMNS).to_csv(run_dir / "episodes.csv", index=False)
@@ -1017,3 +1019,161 @@ def test_a_learning_rate_horizon_past_the_budget_is_named_in_group_headings():
          "terminal_on_life_loss": True}
     assert group_heading("A3C", g) == "## A3C: 2 threads, 20M-frame budget, LR horizon 320M, lost life terminal"
     assert all("lr_anneal_frames" in group for group in (SPEEDUP_GROUP, METHODS_GROUP, LR_SWEEP_GROUP))
+
+
+# ---------------------------------------------------------------------------------------- the five games
+
+def _eval(frames, mean, episodes=30, hours=1.0, **extra) -> dict:
+    return {"frames": frames, "wall_time_s": hours * 3600, "mean": mean, "std": 3.0, "min": mean - 5,
+            "max": mean + 5, "episodes": episodes, **extra}
+
+
+def build_atari5_runs(root: Path) -> None:
+    """A3C FF, 2 actor-learners, LR horizon 320M, lost life terminal (the atari5 setting):
+
+    Breakout (80M budget, ended at stop_at_score 100 at 41M frames, 2 h): own evaluations, then
+    evaluate.py entries: a draw from pi of 104.0 and the argmax of pi at 20M (50.0) and at 41M
+    (120.0), appended out of order; a run of the same setting with fewer frames is not the one shown.
+    Pong (20M): only its own evaluations, the last 19.0; a run with more frames but LR horizon 80M,
+    and one whose lost life was not terminal, are not shown.
+    No Beam Rider, Q*bert or Space Invaders run of the setting: one with 1 actor-learner, a failed
+    one, and one of another method."""
+    atari5 = {"lr_anneal_frames": 320_000_000, "terminal_on_life_loss": True}
+    make_run(root, "a3c", "breakout", 2, 0, [(t, s) for t, s in enumerate([0, 2, 5, 30, 90, 110], 1)],
+             fps=1e6, total_frames=80_000_000, wall_time_s=7200.0, final_score=98.0, extra={
+                 **atari5, "frames": 41_000_000,
+                 "stopped_at_score": {"stop_at_score": 100.0, "frames": 40_000_000, "mean": 101.0},
+                 "evals": [_eval(4e6, 5.0, 10), _eval(40e6, 101.0), _eval(41e6, 98.0),
+                           _eval(41e6, 104.0, source="evaluate.py", policy="sampled"),
+                           _eval(41e6, 120.0, source="evaluate.py", policy="argmax"),
+                           _eval(20e6, 50.0, source="evaluate.py", policy="argmax")]})
+    make_run(root, "a3c", "breakout", 2, 1, [(1, 0), (2, 1)], total_frames=80_000_000, final_score=400.0,
+             extra={**atari5, "frames": 8_000_000, "evals": [_eval(8e6, 400.0)]})
+    make_run(root, "a3c", "pong", 2, 0, [(1, -21), (2, -10), (3, 15)], fps=1e6, total_frames=20_000_000,
+             wall_time_s=3600.0, final_score=19.0, extra={**atari5, "evals": [_eval(4e6, -20.0), _eval(20e6, 19.0)]})
+    make_run(root, "a3c", "pong", 2, 1, [(1, 20)], total_frames=80_000_000, final_score=20.5,
+             extra={"lr_anneal_frames": 80_000_000, "terminal_on_life_loss": True, "evals": [_eval(80e6, 20.5)]})
+    make_run(root, "a3c", "pong", 2, 2, [(1, 20)], total_frames=80_000_000, final_score=20.0,
+             extra={**atari5, "terminal_on_life_loss": False, "evals": [_eval(80e6, 20.0)]})
+    make_run(root, "a3c", "qbert", 1, 0, [(1, 500)], total_frames=20_000_000, final_score=500.0,
+             extra={**atari5, "evals": [_eval(20e6, 500.0)]})
+    make_run(root, "a3c", "space_invaders", 2, 0, [(1, 200)], status="failed", extra=atari5)
+    make_run(root, "n_step_q", "beam_rider", 2, 0, [(1, 900)], final_score=900.0,
+             extra={**atari5, "evals": [_eval(1e6, 900.0)]})
+
+
+def test_atari5_table_from_synthetic_runs(tmp_path):
+    """One row per game of the paper's five, in order: the run of the setting with the most frames,
+    its final evaluation by a draw from pi (the latest evaluate.py 'sampled' entry, else its own last)
+    and by the argmax of pi (evaluate.py, at the most frames), each human-normalized with the no-op
+    references; a game without a run of the setting keeps only the reference cells."""
+    build_atari5_runs(tmp_path)
+    table = T.atari5_table(T.load_runs(tmp_path))
+    assert table["game"].tolist() == ["beam_rider", "breakout", "pong", "qbert", "space_invaders"]
+    rows = table.set_index("game")
+    b = rows.loc["breakout"]
+    assert (b["run"], b["frames"], b["total_frames"], b["hours"], b["stop_at_score"]) == \
+        ("threads2-seed0", 41_000_000, 80_000_000, 2.0, 100.0)
+    assert (b["sampled_source"], b["sampled_mean"], b["sampled_std"], b["sampled_episodes"]) == \
+        ("evaluate.py", 104.0, 3.0, 30)
+    assert (b["argmax_mean"], b["argmax_frames"], b["argmax_episodes"]) == (120.0, 41e6, 30)
+    # no-op references: Breakout random 1.7, human 30.5; Pong random -20.7, human 14.6
+    assert b["sampled_hns"] == pytest.approx(100 * (104.0 - 1.7) / (30.5 - 1.7))
+    assert b["argmax_hns"] == pytest.approx(100 * (120.0 - 1.7) / (30.5 - 1.7))
+    assert (b["random_noop"], b["paper_a3c_ff_1day"], b["pfrl_a3c"]) == (1.7, 551.6, 581.0)
+    p = rows.loc["pong"]
+    assert (p["run"], p["lr_anneal_frames"], p["sampled_source"], p["sampled_mean"]) == \
+        ("threads2-seed0", 320_000_000, "run", 19.0)
+    assert p["sampled_hns"] == pytest.approx(100 * (19.0 + 20.7) / (14.6 + 20.7))
+    assert np.isnan(p["argmax_mean"]) and np.isnan(p["argmax_hns"]) and np.isnan(p["stop_at_score"])
+    for game, random, paper, pfrl in [("beam_rider", 363.9, 13235.9, 8882.6), ("qbert", 163.9, 13752.3, 20721.9),
+                                      ("space_invaders", 148.0, 2214.7, 1043.5)]:
+        missing = rows.loc[game]
+        assert missing[["run", "run_dir", "frames", "sampled_mean", "argmax_mean"]].isna().all(), game
+        assert (missing["random_noop"], missing["paper_a3c_ff_1day"], missing["pfrl_a3c"]) == (random, paper, pfrl)
+    assert rows.loc["pong", "pfrl_a3c"] == 20.9
+
+    md = T.atari5_markdown(table)
+    assert md.startswith("## A3C FF (method a3c): 2 threads, LR horizon 320M, lost life terminal")
+    assert ("| Breakout | 80M, LR horizon 320M | 41.00M, ended at score ≥ 100 | 2.00 | 104.0 ± 3.0 (30, evaluate.py) "
+            "| 355.2 | 120.0 ± 3.0 (30) | 410.8 | 1.7 | 551.6 | 581 |") in md
+    assert "| Pong | 20M, LR horizon 320M | 20.00M | 1.00 | 19.0 ± 3.0 (30, the run) | 112.5 | — | — | -20.7 |" in md
+    assert "| Beam Rider | — | — | — | — | — | — | — | 363.9 | 13235.9 | 8882.6 |" in md
+    assert len(md.splitlines()) == 4 + 5
+
+
+def test_atari5_table_without_runs_keeps_the_references():
+    table = T.atari5_table(T.load_runs(Path("/nonexistent")))
+    assert len(table) == 5 and table["run_dir"].isna().all()
+    assert table["pfrl_a3c"].tolist() == [8882.6, 581.0, 20.9, 20721.9, 1043.5]
+    assert T.atari5_runs(T.load_runs(Path("/nonexistent"))).empty
+
+
+def test_atari5_overview_draws_each_games_run_and_says_which_have_none(tmp_path, monkeypatch):
+    """The overview figure: five panels titled by game, the chosen run's moving average vs frames
+    (millions), its own evaluations and its argmax-of-pi evaluations by frames, the no-op random
+    score; a game without a run says so; the sixth panel holds the legend."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_tables_mod", REPO / "scripts" / "make_tables.py")
+    mt = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mt)
+    build_atari5_runs(tmp_path / "runs")
+    drawn = []
+
+    def keep(fig, path):
+        drawn.append((path.name, [(ax.get_title(), {ln.get_label(): (list(ln.get_xdata()), list(ln.get_ydata()))
+                                                      for ln in ax.lines}, [t.get_text() for t in ax.texts])
+                                  for ax in fig.axes]))
+        return path
+
+    monkeypatch.setattr(mt, "_save", keep)
+    assert mt.plot_atari5(T.atari5_runs(T.load_runs(tmp_path / "runs")), tmp_path, 2) == [tmp_path / "atari5_overview.png"]
+    name, panels = drawn[0]
+    assert name == "atari5_overview.png"
+    assert [p[0] for p in panels[:5]] == ["Beam Rider", "Breakout", "Pong", "Q*bert", "Space Invaders"]
+    _, breakout, _ = panels[1]
+    assert breakout["training score (moving average)"] == ([2.0, 3.0, 4.0, 5.0, 6.0], [1.0, 3.5, 17.5, 60.0, 100.0])
+    assert breakout["evaluations, draw from π (mean of each)"] == ([4.0, 40.0, 41.0], [5.0, 101.0, 98.0])
+    assert breakout["argmax of π (evaluate.py)"] == ([20.0, 41.0], [50.0, 120.0])
+    assert breakout["random (no-op)"][1] == [1.7, 1.7]
+    assert panels[0][2] == ["no completed run"] and panels[1][2] == []
+    assert mt.plot_atari5(T.atari5_runs(T.load_runs(tmp_path / "nothing")), tmp_path, 2) == []
+
+
+def test_make_tables_writes_the_atari5_table_only_with_a_run(tmp_path):
+    """With some of the five games: the atari5 table (all five rows), the overview figure and the
+    games' own curves; with none of them in the setting: neither, and the script says so."""
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    build_atari5_runs(runs)
+    result = run_script("--runs", str(runs), "--out", str(out), "--k", str(K), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out / "tables" / "atari5.csv")
+    assert table["game"].tolist() == list(T.FIVE_GAMES) and table["run"].notna().tolist() == [False, True, True, False, False]
+    md = (out / "tables" / "atari5.md").read_text()
+    assert "| Q*bert | — |" in md and "highest mean of its intermediate evaluations" in md
+    figures = {p.name for p in (out / "figures").glob("*.png")}
+    assert {"atari5_overview.png", "a3c_breakout_score_vs_frames.png", "a3c_breakout_score_vs_time.png",
+            "a3c_pong_score_vs_frames.png", "a3c_pong_score_vs_time.png"} <= figures
+    assert "atari5" not in result.stdout
+
+    # the same runs, but the table asked for 4 actor-learners: no game has such a run
+    other = tmp_path / "other"
+    result = run_script("--runs", str(runs), "--out", str(other), "--k", str(K), "--atari5-threads", "4", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert not (other / "tables" / "atari5.md").exists() and not (other / "tables" / "atari5.csv").exists()
+    assert not (other / "figures" / "atari5_overview.png").exists()
+    assert "atari5 (the five-game table and its overview figure): not written" in result.stdout
+
+
+def test_the_atari5_preset_trains_the_runs_the_table_shows(compose_cfg):
+    """conf/experiment/atari5.yaml, Breakout's command included, gives runs of T.ATARI5_SETTING."""
+    for overrides in [(), ("env=breakout", "total_frames=80000000", "stop_at_score=100")]:
+        cfg = compose_cfg("+experiment=atari5", *overrides)
+        setting = {"method": cfg.method.name, "threads": cfg.threads, "lr_anneal_frames": cfg.method.lr_anneal_frames,
+                   "terminal_on_life_loss": cfg.env.terminal_on_life_loss}
+        assert setting == T.ATARI5_SETTING
+        assert (cfg.seed, cfg.eval.episodes, cfg.eval.interval_frames, cfg.results_root) == \
+            (0, 30, 4_000_000, "results/runs/atari5")
+    assert (cfg.env.game, cfg.total_frames, cfg.stop_at_score) == ("breakout", 80_000_000, 100.0)
+    assert compose_cfg("+experiment=atari5").total_frames == 20_000_000

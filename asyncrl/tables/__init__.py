@@ -12,13 +12,15 @@ length``). Only runs whose status is ``completed`` enter any table; the others a
 
 One module per job, in the order the data flows:
 
-- :mod:`.reference`: the packaged facts (human and random references, the paper's scores and tables);
+- :mod:`.reference`: the packaged facts (human and random references, the paper's scores and tables,
+  pfrl's published A3C scores);
 - :mod:`.runs`: run directories and their training games (summaries, episodes, moving averages);
 - :mod:`.evaluations`: which of a run's evaluations stands for its score;
 - :mod:`.speedup`: Table 2 from the runs (time to a reference score, 1 thread over n);
 - :mod:`.composed`: Table 2 on Atari, data efficiency from the runs × throughput from idle benchmarks;
 - :mod:`.methods`: the methods on one game (Fig. 3 for one game, with a table);
 - :mod:`.atari_runs`: Atari runs one by one, how far their evaluations got and when;
+- :mod:`.atari5`: A3C FF on the paper's five games beside the paper's and pfrl's scores;
 - :mod:`.lr_sweep`: learning-rate sweeps, finished or not (Fig. 2);
 - :mod:`.scores`: human-normalized (Table 1) and raw (Table S3) scores;
 - :mod:`.markdown`: labels, Markdown and the CSV + Markdown files.
@@ -26,6 +28,7 @@ One module per job, in the order the data flows:
 Everything is re-exported here: ``from asyncrl import tables as T; T.load_runs(...)``.
 """
 
+from .atari5 import ATARI5_COLUMNS, ATARI5_SETTING, FIVE_GAMES, atari5_markdown, atari5_runs, atari5_table
 from .atari_runs import ATARI_RUN_COLUMNS, TARGET_SCORES, atari_runs, atari_runs_markdown
 from .composed import (
     BENCH_KEY, BENCH_MAX_LOAD, BENCH_MAX_OTHER_LOAD, BENCH_TIME_COLUMNS, NEAR_RANDOM_HNS, bench_host, bench_idle,
@@ -40,7 +43,8 @@ from .methods import (
     METHODS_GROUP, SCORE_THRESHOLDS, _threshold_cells, methods_comparison, methods_groups,
     methods_markdown, time_to_threshold,
 )
-from .reference import PAPER_LABELS, PAPER_TABLE1, PAPER_TABLE2, REFERENCES, paper_scores, reference_scores
+from .reference import (PAPER_LABELS, PAPER_TABLE1, PAPER_TABLE2, REFERENCES, paper_scores, pfrl_scores,
+                        reference_scores)
 from .runs import (
     EPISODE_COLUMNS, SUMMARY_COLUMNS, _read_episodes, completed_runs, excluded_runs, load_episodes,
     load_runs, moving_average, protocol_label, SHARED_LOAD, code_versions, free_cores, host_count, shared_hours,
