@@ -22,6 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from . import checkpoint as ckpt_file
 from . import config as _config  # registers the schema and the ${cores:} resolver
 from . import logger, results
 
@@ -190,13 +191,17 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> dict:
     previous = results.read_json(run_dir / "summary.json")
     checkpoint = None
     if cfg.resume and previous is not None:
-        checkpoint = results.load_checkpoint(run_dir / "checkpoint.pt")
+        checkpoint = _load_checkpoint(run_dir / "checkpoint.pt")
         _check_same_run(cfg, run_dir, checkpoint)
         if previous.get("status") == "completed" and not _continues_past_score(cfg, run_dir, previous, checkpoint):
             print(f"[asyncrl] {run_dir} is already completed; skipping (resume=false starts afresh)")
             return previous
         if checkpoint is None:
             _check_nothing_lost(cfg, run_dir, previous)
+    try:  # before any file changes: a checkpoint of another network is refused with the directory as it was
+        trainer = Trainer(cfg, run_dir, checkpoint)
+    except ckpt_file.CheckpointError as exc:
+        raise RunDirError(f"{exc}; {RESTORE_OR_AFRESH}") from None
     if checkpoint is None:
         for name in ("metrics.csv", "episodes.csv", "summary.json", "checkpoint.pt"):
             (run_dir / name).unlink(missing_ok=True)
@@ -206,13 +211,24 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> dict:
     results.atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     _save_hydra_files(cfg, run_dir)
 
-    trainer = Trainer(cfg, run_dir, checkpoint)
     log = logger.RunLog(cfg, run_dir, trainer.method_cls.stat_keys, _config.available_cores())
     summary = trainer.run(log)
     if trainer.stop_signal is not None:
         _STOPPED_BY[:] = [(trainer.stop_signal, trainer.prev_handlers.get(getattr(signal, "SIGUSR2", None)))]
     _report(summary, run_dir, trainer.error)
     return summary
+
+
+RESTORE_OR_AFRESH = "resume=false starts the run afresh (deleting its results), or restore the file from a copy"
+
+
+def _load_checkpoint(path: Path):
+    """The run's checkpoint (None: none), read as plain data only (asyncrl.checkpoint); one that
+    cannot be used is refused (exit 2) with the run directory left as it is."""
+    try:
+        return ckpt_file.load(path)
+    except ckpt_file.CheckpointError as exc:
+        raise RunDirError(f"{exc}; {RESTORE_OR_AFRESH}") from None
 
 
 def _save_hydra_files(cfg: DictConfig, run_dir: Path, subdir: str = ".hydra") -> None:
@@ -263,6 +279,13 @@ def hydra_main(cfg: DictConfig):
             sys.exit(2)
         # a bad value is recorded in its job's directory; another run's directory is left alone
         return _job_failed(str(exc), touch=not isinstance(exc, RunDirError))
+    except results.WriteFailed as exc:  # e.g. a full disk: stopped, every process ended, nothing more written
+        line = (f"{exc}; the run stopped with its last checkpoint.pt and summary.json as they were: "
+                "free some space and the same command resumes it")
+        print(f"[asyncrl] run FAILED: {line}", file=sys.stderr)
+        if not multirun:
+            sys.exit(1)
+        return _job_failed(line, touch=False)
     except Exception:
         if not multirun:
             raise

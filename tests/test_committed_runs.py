@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
+
+from asyncrl import checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,7 +48,7 @@ def test_the_shipped_models_are_committed():
     (19.97 in 30 games; README, Results)."""
     shipped = shipped_models()
     assert {"results/runs/a3c/pong/threads2-seed0", "results/runs/a3c/pong/threads2-seed1"} <= set(shipped)
-    ckpt = torch.load(ROOT / "results/runs/a3c/pong/threads2-seed1/checkpoint.pt", map_location="cpu", weights_only=False)
+    ckpt = checkpoint.load(ROOT / "results/runs/a3c/pong/threads2-seed1/checkpoint.pt")
     assert ckpt["eval_sample"] is False and ckpt["stats"] is None and ckpt["frames"] == 80_000_000
 
 

@@ -151,12 +151,12 @@ def test_slurm_sweep_with_requeued_jobs_that_resume_and_complete(tmp_path, slurm
         _wait(signal_ready, 150, "both jobs to train past their second checkpoint", proc)
 
         # 2. both jobs leave the node, requeued; each has its checkpoint at the T where it stopped
-        import torch
+        from asyncrl import checkpoint
 
         T, before = {}, {}
         for s, job_id in jobs.items():
             _wait(lambda: _job_state(job_id)[0] == "PENDING", 90, f"job {job_id} to be requeued", step=0.2)
-            T[s] = int(torch.load(runs[s] / "checkpoint.pt", map_location="cpu", weights_only=False)["frames"])
+            T[s] = int(checkpoint.load(runs[s] / "checkpoint.pt")["frames"])
             assert interval <= T[s] < total
             assert _summary(runs[s])["status"] != "completed"
             before[s] = _rows(runs[s] / "metrics.csv"), _rows(runs[s] / "episodes.csv")
