@@ -455,6 +455,14 @@ def main() -> None:
         stop_file.unlink(missing_ok=True)
 
 
+def _exit_if_sweep_refused() -> None:
+    """A SLURM sweep whose jobs can never start, stopped while it waited (asyncrl.slurm_check)."""
+    check = sys.modules.get("asyncrl.slurm_check")
+    if check is not None and check.REFUSED:
+        print(f"asyncrl: error: {check.REFUSED[0]}", file=sys.stderr)
+        sys.exit(2)
+
+
 def _main() -> None:
     from hydra.errors import HydraException
 
@@ -469,6 +477,7 @@ def _main() -> None:
         print(f"asyncrl: error: {_one_line(exc)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
+        _exit_if_sweep_refused()
         # a Ctrl-C outside a run's training, which handles its own (e.g. between a sweep's jobs, while
         # the next one sets up): runs write atomically, so the same command resumes
         print("asyncrl: stopped by Ctrl-C; the same command resumes", file=sys.stderr)
@@ -477,6 +486,7 @@ def _main() -> None:
         raise
     except Exception as exc:
         if type(exc).__name__ == "UncompletedJobError":  # submitit: a SLURM job ended without a result
+            _exit_if_sweep_refused()
             first = " ".join(str(exc).split("Error stream")[0].split()) or type(exc).__name__
             print(f"asyncrl: at least one job did not complete (first: {first})", file=sys.stderr)
             sys.exit(1)
