@@ -22,6 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from . import checkpoint as ckpt_file
 from . import config as _config  # registers the schema and the ${cores:} resolver
 from . import logger, results
 from .fingerprint import conf_dir
@@ -195,13 +196,17 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> dict:
     previous = results.read_json(run_dir / "summary.json")
     checkpoint = None
     if cfg.resume and previous is not None:
-        checkpoint = results.load_checkpoint(run_dir / "checkpoint.pt")
+        checkpoint = _load_checkpoint(run_dir / "checkpoint.pt")
         _check_same_run(cfg, run_dir, checkpoint)
         if previous.get("status") == "completed" and not _continues_past_score(cfg, run_dir, previous, checkpoint):
             print(f"[asyncrl] {run_dir} is already completed; skipping (resume=false starts afresh)")
             return previous
         if checkpoint is None:
             _check_nothing_lost(cfg, run_dir, previous)
+    try:  # before any file changes: a checkpoint of another network is refused with the directory as it was
+        trainer = Trainer(cfg, run_dir, checkpoint)
+    except ckpt_file.CheckpointError as exc:
+        raise RunDirError(f"{exc}; {RESTORE_OR_AFRESH}") from None
     if checkpoint is None:
         for name in ("metrics.csv", "episodes.csv", "summary.json", "checkpoint.pt"):
             (run_dir / name).unlink(missing_ok=True)
@@ -211,13 +216,24 @@ def _run_locked(cfg: DictConfig, run_dir: Path) -> dict:
     results.atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     _save_hydra_files(cfg, run_dir)
 
-    trainer = Trainer(cfg, run_dir, checkpoint)
     log = logger.RunLog(cfg, run_dir, trainer.method_cls.stat_keys, _config.available_cores())
     summary = trainer.run(log)
     if trainer.stop_signal is not None:
         _STOPPED_BY[:] = [(trainer.stop_signal, trainer.prev_handlers.get(getattr(signal, "SIGUSR2", None)))]
     _report(summary, run_dir, trainer.error)
     return summary
+
+
+RESTORE_OR_AFRESH = "resume=false starts the run afresh (deleting its results), or restore the file from a copy"
+
+
+def _load_checkpoint(path: Path):
+    """The run's checkpoint (None: none), read as plain data only (asyncrl.checkpoint); one that
+    cannot be used is refused (exit 2) with the run directory left as it is."""
+    try:
+        return ckpt_file.load(path)
+    except ckpt_file.CheckpointError as exc:
+        raise RunDirError(f"{exc}; {RESTORE_OR_AFRESH}") from None
 
 
 def _save_hydra_files(cfg: DictConfig, run_dir: Path, subdir: str = ".hydra") -> None:
@@ -268,6 +284,13 @@ def hydra_main(cfg: DictConfig):
             sys.exit(2)
         # a bad value is recorded in its job's directory; another run's directory is left alone
         return _job_failed(str(exc), touch=not isinstance(exc, RunDirError))
+    except results.WriteFailed as exc:  # e.g. a full disk: stopped, every process ended, nothing more written
+        line = (f"{exc}; the run stopped with its last checkpoint.pt and summary.json as they were: "
+                "free some space and the same command resumes it")
+        print(f"[asyncrl] run FAILED: {line}", file=sys.stderr)
+        if not multirun:
+            sys.exit(1)
+        return _job_failed(line, touch=False)
     except Exception:
         if not multirun:
             raise
@@ -429,6 +452,14 @@ def main() -> None:
         stop_file.unlink(missing_ok=True)
 
 
+def _exit_if_sweep_refused() -> None:
+    """A SLURM sweep whose jobs can never start, stopped while it waited (asyncrl.slurm_check)."""
+    check = sys.modules.get("asyncrl.slurm_check")
+    if check is not None and check.REFUSED:
+        print(f"asyncrl: error: {check.REFUSED[0]}", file=sys.stderr)
+        sys.exit(2)
+
+
 def _main() -> None:
     from hydra.errors import HydraException
 
@@ -443,6 +474,7 @@ def _main() -> None:
         print(f"asyncrl: error: {_one_line(exc)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
+        _exit_if_sweep_refused()
         # a Ctrl-C outside a run's training, which handles its own (e.g. between a sweep's jobs, while
         # the next one sets up): runs write atomically, so the same command resumes
         print("asyncrl: stopped by Ctrl-C; the same command resumes", file=sys.stderr)
@@ -451,6 +483,7 @@ def _main() -> None:
         raise
     except Exception as exc:
         if type(exc).__name__ == "UncompletedJobError":  # submitit: a SLURM job ended without a result
+            _exit_if_sweep_refused()
             first = " ".join(str(exc).split("Error stream")[0].split()) or type(exc).__name__
             print(f"asyncrl: at least one job did not complete (first: {first})", file=sys.stderr)
             sys.exit(1)

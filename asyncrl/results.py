@@ -5,8 +5,10 @@ them while a run trains).
     <run dir>/summary.json    status, budget, speed, evaluations, versions (rewritten atomically)
     <run dir>/metrics.csv     one row per logging interval: frames, wall time, frames/s, losses
     <run dir>/episodes.csv    one row per finished training game: frames, wall time, actor, raw score
-    <run dir>/checkpoint.pt   model, target net, optimizer statistics, T (written atomically)
-Plain CSV/JSON so scripts/make_tables.py reads runs without Hydra or torch.
+    <run dir>/checkpoint.pt   model, target net, optimizer statistics, T (asyncrl.checkpoint)
+Plain CSV/JSON so scripts/make_tables.py reads runs without Hydra or torch. A write that fails (a
+full disk) raises WriteFailed and leaves the file as it was, but for a CSV row cut short, which
+`CsvLog.truncate_after` drops when the run resumes.
 """
 
 from __future__ import annotations
@@ -35,13 +37,42 @@ def _tmp_path(path: Path) -> Path:
     return path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+class WriteFailed(OSError):
+    """A run file could not be written (e.g. ENOSPC: the disk is full); names the file and why."""
+
+    def __init__(self, path: Path, exc: OSError):
+        super().__init__(exc.errno, exc.strerror or str(exc), str(path))
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
+
+
+def _write_file(f, data) -> None:
+    """Every byte of a run file goes through here: `data` to the open file `f`, flushed to the OS."""
+    f.write(data)
+    f.flush()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace `path` with `data`: a temporary file, fsync, rename. Readers see the old or the new
+    file, never a part; a failed write removes its temporary file and raises WriteFailed."""
+    path = Path(path)
     tmp = _tmp_path(path)
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            _write_file(f, data)
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise WriteFailed(path, exc) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
 
 
 class RunDirInUse(RuntimeError):
@@ -108,8 +139,7 @@ class CsvLog:
     def __init__(self, path: Path, columns: List[str]):
         self.path, self.columns = Path(path), list(columns)
         if not self.path.exists() or self.path.stat().st_size == 0:
-            with open(self.path, "w", newline="") as f:
-                csv.writer(f).writerow(self.columns)
+            _rewrite_csv(self.path, [self.columns])
         else:
             with open(self.path, newline="") as f:
                 header = next(csv.reader(f), None)
@@ -118,7 +148,6 @@ class CsvLog:
                     raise ValueError(f"{self.path} has columns {header}, expected {self.columns}")
                 self._widen(header)  # a run resumed by a version that logs more columns
         self._f = open(self.path, "a", newline="")
-        self._w = csv.DictWriter(self._f, self.columns, extrasaction="ignore")
 
     def _widen(self, header: List[str]) -> None:
         """Rewrite the file (atomically) with this log's columns; the old rows keep their values
@@ -128,8 +157,12 @@ class CsvLog:
         _rewrite_csv(self.path, [self.columns] + [[r.get(c) or "" for c in self.columns] for r in rows])
 
     def write(self, row: Dict[str, Any]) -> None:
-        self._w.writerow({k: _fmt(v) for k, v in row.items()})
-        self._f.flush()
+        buf = io.StringIO()
+        csv.DictWriter(buf, self.columns, extrasaction="ignore").writerow({k: _fmt(v) for k, v in row.items()})
+        try:
+            _write_file(self._f, buf.getvalue())
+        except OSError as exc:
+            raise WriteFailed(self.path, exc) from None
 
     def replace_last(self, row: Dict[str, Any]) -> None:
         """Rewrite the last row (atomically, the whole file): a T's row that late reports join."""
@@ -141,7 +174,6 @@ class CsvLog:
         rows[-1] = [_fmt(row.get(c, "")) for c in self.columns]
         _rewrite_csv(self.path, rows)
         self._f = open(self.path, "a", newline="")
-        self._w = csv.DictWriter(self._f, self.columns, extrasaction="ignore")
 
     def close(self) -> None:
         self._f.close()
@@ -149,7 +181,8 @@ class CsvLog:
     @staticmethod
     def truncate_after(path: Path, frames: int) -> None:
         """Keep the header and the rows with frames <= `frames` (rows logged after a checkpoint
-        are replayed by the resumed run, so keeping them would count them twice)."""
+        are replayed by the resumed run, so keeping them would count them twice), and drop a row
+        with fewer fields than the header (a write cut short, e.g. by a full disk)."""
         path = Path(path)
         if not path.exists():
             return
@@ -159,7 +192,7 @@ class CsvLog:
             return
         header, body = rows[0], rows[1:]
         i = header.index("frames")
-        kept = [r for r in body if r and float(r[i]) <= frames]
+        kept = [r for r in body if len(r) == len(header) and float(r[i]) <= frames]
         _rewrite_csv(path, [header] + kept)
 
 
@@ -255,27 +288,3 @@ def code_history(previous: Optional[Dict[str, Any]], start_frames: int, start_wa
                                             "source": None, "conf": None, "from_frames": 0, "from_wall_s": 0.0}]
     return _segments(entries, start_frames, start_wall, {k: code.get(k) for k in CODE_KEYS}, same_code)
 
-
-def save_checkpoint(path: Path, payload: Dict[str, Any]) -> None:
-    import torch
-
-    path = Path(path)
-    tmp = _tmp_path(path)
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # readers (and a resume) see the old or the new file, never a partial one
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def load_checkpoint(path: Path) -> Optional[Dict[str, Any]]:
-    import torch
-
-    path = Path(path)
-    if not path.exists():
-        return None
-    return torch.load(path, map_location="cpu", weights_only=False)

@@ -53,11 +53,17 @@ class Mp4Writer:
             self.writer.release()
 
 
+def refuse(exc) -> int:
+    """A checkpoint that cannot be played: one line, exit 2, nothing written."""
+    print(f"evaluate.py: error: {exc}; restore the file from a copy of the run", file=sys.stderr)
+    return 2
+
+
 def main(argv=None) -> int:
     import torch
     from omegaconf import OmegaConf
 
-    from asyncrl import results
+    from asyncrl import checkpoint, results
     from asyncrl.evaluation import EVAL_RANK, evaluate, summarize
     from asyncrl.runtime.trainer import build_model
     from asyncrl.script_options import method_class
@@ -72,11 +78,18 @@ def main(argv=None) -> int:
     has_pi = method_class("evaluate.py", run_dir, cfg.method.get("name")).policy_head
     if opts["sample"] is not None and not has_pi:
         raise SystemExit(f"evaluate.py: error: sample= is for A3C runs (this run is {cfg.method.name})")
-    ckpt = results.load_checkpoint(ckpt_path)
+    try:  # plain data only: a file that would run code, or is damaged, is refused unread
+        ckpt = checkpoint.load(ckpt_path)
+    except checkpoint.CheckpointError as exc:
+        return refuse(exc)
     shipped_sample = ckpt.get("eval_sample")  # the policy a shipped model plays (scripts/ship_model.py)
     if opts["sample"] is not None or shipped_sample is not None:
         cfg.method.eval_sample = opts["sample"] if opts["sample"] is not None else shipped_sample
     spec, method_cls, net = build_model(cfg)
+    try:
+        checkpoint.check_fits({"model": ckpt["model"]}, ckpt_path, net)
+    except checkpoint.CheckpointError as exc:
+        return refuse(exc)
     net.load_state_dict(ckpt["model"])
     method = method_cls(cfg.method, spec.n_actions, EVAL_RANK, opts["seed"])
     video = Mp4Writer(run_dir / "video.mp4", fps=60 / spec.frame_skip if cfg.env.kind == "atari" else 30) if opts["video"] else None

@@ -30,7 +30,7 @@ USAGE = "usage: python scripts/ship_model.py <run dir> [sample=true|false]"
 
 
 def main(argv=None) -> int:
-    from asyncrl import results
+    from asyncrl import checkpoint, results
     from asyncrl.script_options import method_class, parse_run_options
 
     run_dir, opts = parse_run_options("ship_model.py", USAGE, sys.argv[1:] if argv is None else argv,
@@ -45,12 +45,16 @@ def main(argv=None) -> int:
     if sample is not None and not method_class("ship_model.py", run_dir, summary.get("method")).policy_head:
         raise SystemExit(f"ship_model.py: error: sample= is for A3C runs (this run is {summary.get('method')})")
     before = ckpt_path.stat().st_size
-    ckpt = results.load_checkpoint(ckpt_path)
+    try:  # plain data only: a file that would run code, or is damaged, is refused unread
+        ckpt = checkpoint.load(ckpt_path)
+    except checkpoint.CheckpointError as exc:
+        print(f"ship_model.py: error: {exc}; restore the file from a copy of the run", file=sys.stderr)
+        return 2
     # only what a resume needs goes; the keys stay, so every reader sees one shape
     shipped = {**ckpt, "target": None, "stats": None, "pending_evals": []}
     if sample is not None:
         shipped["eval_sample"] = sample
-    results.save_checkpoint(ckpt_path, shipped)
+    checkpoint.save(ckpt_path, shipped)
     print(f"{ckpt_path}: {before / 1e6:.1f} MB -> {ckpt_path.stat().st_size / 1e6:.1f} MB (parameters, frames "
           f"{int(ckpt['frames']):,}; optimizer statistics, target network and pending evaluations dropped)"
           + ("" if shipped.get("eval_sample") is None else

@@ -249,9 +249,9 @@ def test_ctrl_c_stops_cleanly(tmp_path, sig):
     s = json.loads((run / "summary.json").read_text())
     assert s["status"] == "interrupted" and 0 < s["frames"] < 100000000
     stopped_at = s["frames"]
-    import torch
+    from asyncrl import checkpoint
 
-    assert torch.load(run / "checkpoint.pt", weights_only=False)["frames"] == stopped_at
+    assert checkpoint.load(run / "checkpoint.pt")["frames"] == stopped_at
 
     # the same command again resumes from the checkpoint (and is stopped the same way)
     proc, children = _start_training(args, tmp_path, run, "again")

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
+
+from asyncrl import checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,8 +48,25 @@ def test_the_shipped_models_are_committed():
     argmax of pi (19.97 in 30 games; README, Results)."""
     shipped = shipped_models()
     assert {"results/runs/a3c/pong/threads2-seed0", "results/runs/a3c/pong/threads2-seed1"} <= set(shipped)
-    ckpt = torch.load(ROOT / "results/runs/a3c/pong/threads2-seed1/checkpoint.pt", map_location="cpu", weights_only=False)
+    ckpt = checkpoint.load(ROOT / "results/runs/a3c/pong/threads2-seed1/checkpoint.pt")
     assert ckpt["eval_sample"] is False and ckpt["stats"] is None and ckpt["frames"] == 80_000_000
+
+
+@pytest.mark.parametrize("path", sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "results").glob("**/checkpoint.pt")))
+def test_every_committed_checkpoint_is_plain_data_that_fits_its_run(path):
+    """Each committed checkpoint loads weights-only (asyncrl.checkpoint), with its tensors the same
+    as a full unpickling gives, and fits the network its run's config.yaml builds."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from asyncrl.runtime.trainer import build_model
+
+    ck = checkpoint.load(ROOT / path)
+    full = torch.load(ROOT / path, map_location="cpu", weights_only=False)  # a file of this repository
+    assert ck["model"].keys() == full["model"].keys()
+    assert all(torch.equal(ck["model"][k], full["model"][k]) for k in full["model"])
+    _, _, net = build_model(OmegaConf.load((ROOT / path).parent / "config.yaml"))
+    checkpoint.check_fits(ck, ROOT / path, net)
 
 
 @pytest.mark.slow

@@ -31,13 +31,13 @@ def with_policy(run, dest, bias):
 
     import torch
 
-    from asyncrl import results
+    from asyncrl import checkpoint
 
     shutil.copytree(run, dest)
-    ck = results.load_checkpoint(dest / "checkpoint.pt")
+    ck = checkpoint.load(dest / "checkpoint.pt")
     ck["model"]["head.weight"].zero_()
     ck["model"]["head.bias"].copy_(torch.tensor(bias))
-    results.save_checkpoint(dest / "checkpoint.pt", ck)
+    checkpoint.save(dest / "checkpoint.pt", ck)
     return dest
 
 
@@ -234,16 +234,16 @@ def test_ship_model_keeps_the_parameters_and_evaluate_plays_them(toy_run, tmp_pa
     keeps θ: the same parameters, and evaluate.py plays the shipped file as it played the full one."""
     import torch
 
-    from asyncrl import results
+    from asyncrl import checkpoint
 
     run = with_policy(toy_run, tmp_path / "run", [-20.0, 20.0])
-    full = results.load_checkpoint(run / "checkpoint.pt")
+    full = checkpoint.load(run / "checkpoint.pt")
     assert full["stats"], "the toy run's A3C keeps shared RMSProp statistics to drop"
     stats_bytes = sum(v.numel() * v.element_size() for v in full["stats"])
     before = (run / "checkpoint.pt").stat().st_size
     res = sh(str(ROOT / "scripts/ship_model.py"), str(run), cwd=run)
     assert res.returncode == 0, res.stderr
-    shipped = results.load_checkpoint(run / "checkpoint.pt")
+    shipped = checkpoint.load(run / "checkpoint.pt")
     assert shipped["stats"] is None and shipped["target"] is None and shipped["pending_evals"] == []
     assert shipped["frames"] == full["frames"] == 3000 and shipped["evals"] == full["evals"]
     assert shipped["model"].keys() == full["model"].keys()

@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from asyncrl import logger, results
+from asyncrl import checkpoint, logger, results
 from asyncrl.runtime.actor_learner import target_refresh_due
 from asyncrl.runtime.shared import FrameBudget
 from asyncrl.runtime.trainer import Trainer
@@ -328,7 +328,7 @@ def test_a_restored_trainer_holds_the_saved_theta_target_and_statistics(compose_
     tr, s = train(compose_cfg, tmp_path / "run", "method=n_step_q", "runtime=thread", "threads=1",
                   "total_frames=430", "method.target_interval_frames=200")
     assert s["status"] == "completed", s.get("error")
-    ck = results.load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    ck = checkpoint.load(tmp_path / "run" / "checkpoint.pt")
     restored = Trainer(tr.cfg, tmp_path / "run", ck)
     fresh = Trainer(tr.cfg, tmp_path / "run")
 
@@ -562,7 +562,7 @@ def test_an_evaluation_a_stop_interrupts_is_kept_in_the_checkpoint_and_played_on
     s = tr.run(logger.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
     stopper.join()
     assert s["status"] == "interrupted" and s["evals"] == []
-    ck = results.load_checkpoint(tmp_path / "checkpoint.pt")
+    ck = checkpoint.load(tmp_path / "checkpoint.pt")
     pending = ck["pending_evals"]
     assert len(pending) >= 1 and pending[0]["frames"] >= 2000 and pending[0]["frames"] % 2000 < 2000
     first_seed = pending[0]["seed"]
@@ -583,7 +583,7 @@ def test_an_evaluation_a_stop_interrupts_is_kept_in_the_checkpoint_and_played_on
     assert s2["status"] == "interrupted", s2.get("error")
     assert played == [p["seed"] for p in pending]  # the interrupted ones, first, with their seeds
     assert [e["frames"] for e in s2["evals"]] == [p["frames"] for p in pending]
-    still = results.load_checkpoint(tmp_path / "checkpoint.pt")["pending_evals"]
+    still = checkpoint.load(tmp_path / "checkpoint.pt")["pending_evals"]
     assert not {p["frames"] for p in pending} & {p["frames"] for p in still}  # played: not kept again
     assert all(p["seed"] > first_seed + 10_007 * (len(pending) - 1) for p in still)  # new ones: new seeds
 
@@ -612,7 +612,7 @@ def test_training_ends_at_the_first_evaluation_that_reaches_stop_at_score(compos
     assert s["status"] == "completed", s.get("error")
     periodic, final = s["evals"][:-1], s["evals"][-1]
     assert periodic and all(e["mean"] == score for e in periodic)
-    ck = results.load_checkpoint(tmp_path / "checkpoint.pt")
+    ck = checkpoint.load(tmp_path / "checkpoint.pt")
     if stops:
         reached = s["stopped_at_score"]
         assert reached["frames"] == periodic[0]["frames"] == 2000 + periodic[0]["frames"] % 2000

@@ -151,12 +151,12 @@ def test_slurm_sweep_with_requeued_jobs_that_resume_and_complete(tmp_path, slurm
         _wait(signal_ready, 150, "both jobs to train past their second checkpoint", proc)
 
         # 2. both jobs leave the node, requeued; each has its checkpoint at the T where it stopped
-        import torch
+        from asyncrl import checkpoint
 
         T, before = {}, {}
         for s, job_id in jobs.items():
             _wait(lambda: _job_state(job_id)[0] == "PENDING", 90, f"job {job_id} to be requeued", step=0.2)
-            T[s] = int(torch.load(runs[s] / "checkpoint.pt", map_location="cpu", weights_only=False)["frames"])
+            T[s] = int(checkpoint.load(runs[s] / "checkpoint.pt")["frames"])
             assert interval <= T[s] < total
             assert _summary(runs[s])["status"] != "completed"
             before[s] = _rows(runs[s] / "metrics.csv"), _rows(runs[s] / "episodes.csv")
@@ -223,3 +223,52 @@ def test_slurm_sweep_with_requeued_jobs_that_resume_and_complete(tmp_path, slurm
           f"job {jobs[1]} (scontrol requeue) at T={T[1]:,}")
     print(queued, end="")
     print(_sh("sacct", "--duplicates", "-j", array, "-o", "JobID%-10,JobName%22,Partition,AllocCPUS,State,ExitCode,Elapsed").stdout)
+
+
+def _largest_node(partition: str) -> tuple:
+    """(CPUs, memory in MB) of the partition's largest node, from sinfo."""
+    out = _sh("sinfo", "-h", "-N", "-p", partition, "-o", "%c|%m").stdout.split()
+    return max(tuple(int("".join(c for c in f if c.isdigit())) for f in line.split("|")) for line in out)
+
+
+def _refused_sweep(tmp_path, partition, *overrides, path=None) -> tuple:
+    """A two-job toy sweep on SLURM that cannot start: (result, its jobs in squeue afterwards)."""
+    name = f"asyncrl-pytest-{uuid.uuid4().hex[:8]}"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PATH=path or os.environ["PATH"])
+    cmd = [sys.executable, "-m", "asyncrl", "-m", "env=toy", "threads=1", "seed=0,1", "total_frames=500",
+           f"results_root={tmp_path / 'runs'}", "hydra/launcher=asyncrl_slurm", f"hydra.launcher.partition={partition}",
+           f"hydra.launcher.name={name}", *overrides]
+    try:
+        res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        left = _sh("squeue", "-h", "-n", name, "-o", "%i").stdout.split()
+        _sh("scancel", "-n", name)
+    return res, left
+
+
+def test_a_request_no_node_has_is_refused_before_submitting(tmp_path, slurm_partition):
+    """The launcher's default request (16 CPUs, 32 GB; more where the nodes are larger) on the
+    partition: one line within the minute, exit 2, no job submitted."""
+    cpus, mem_mb = _largest_node(slurm_partition)
+    res, left = _refused_sweep(tmp_path, slurm_partition, f"hydra.launcher.cpus_per_task={max(16, cpus + 1)}")
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("asyncrl:") or "Traceback" in ln]
+    assert res.returncode == 2 and len(lines) == 1, res.stdout + res.stderr
+    assert f"has {cpus} CPUs" in lines[0] and "hydra.launcher.cpus_per_task" in lines[0], lines[0]
+    assert not left
+
+
+def test_a_job_slurm_keeps_pending_for_ever_stops_the_sweep(tmp_path, slurm_partition):
+    """A request the partition can never run, past the check before submitting (an `sinfo` on PATH
+    that claims a node of 4096 CPUs): SLURM keeps the jobs pending (PartitionConfig); the command
+    cancels them and stops with one line within the minute."""
+    cpus, _ = _largest_node(slurm_partition)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "sinfo").write_text(f"#!/bin/sh\necho 'big|{slurm_partition}|4096|99999999'\n")
+    (fake / "sinfo").chmod(0o755)
+    res, left = _refused_sweep(tmp_path, slurm_partition, f"hydra.launcher.cpus_per_task={cpus + 1}",
+                               "hydra.launcher.mem_gb=1", path=f"{fake}:{os.environ['PATH']}")
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("asyncrl:") or "Traceback" in ln]
+    assert res.returncode == 2 and len(lines) == 1, res.stdout + res.stderr
+    assert "is pending for a reason that cannot clear (PartitionConfig)" in lines[0], lines[0]
+    assert not left

@@ -59,9 +59,9 @@ def summary(run_dir: Path) -> dict:
 
 
 def load_ck(run_dir: Path) -> dict:
-    import torch
+    from asyncrl import checkpoint
 
-    return torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
+    return checkpoint.load(run_dir / "checkpoint.pt")
 
 
 def _sweep_grid(hydra_params, command_line=()) -> list:
@@ -412,27 +412,25 @@ def test_a_nonfinite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_p
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    """A write that fails part-way (here: the disk fills after some bytes) leaves the previous
+    checkpoint whole and no partial file behind."""
     import torch
 
-    from asyncrl import results
+    from asyncrl import checkpoint, results
 
     path = tmp_path / "checkpoint.pt"
-    results.save_checkpoint(path, {"frames": 100, "model": {"w": torch.ones(3)}})
+    checkpoint.save(path, {"frames": 100, "wall_time_s": 1.0, "model": {"w": torch.ones(3)}})
 
-    def crashing_save(obj, f, *a, **k):
-        data = b"PARTIAL-CHECKPOINT" * 100
-        if hasattr(f, "write"):
-            f.write(data)
-            f.flush()
-        else:
-            Path(f).write_bytes(data)
+    def disk_fills(f, data):
+        f.write(data[: len(data) // 2])
+        f.flush()
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(torch, "save", crashing_save)
-    with pytest.raises(OSError):
-        results.save_checkpoint(path, {"frames": 200, "model": {"w": torch.zeros(3)}})
+    monkeypatch.setattr(results, "_write_file", disk_fills)
+    with pytest.raises(results.WriteFailed, match="No space left on device"):
+        checkpoint.save(path, {"frames": 200, "wall_time_s": 2.0, "model": {"w": torch.zeros(3)}})
     monkeypatch.undo()
-    ck = results.load_checkpoint(path)
+    ck = checkpoint.load(path)
     assert ck["frames"] == 100 and torch.equal(ck["model"]["w"], torch.ones(3))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]  # no partial file left
 

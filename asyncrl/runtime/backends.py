@@ -11,6 +11,7 @@ import ctypes
 import os
 import queue as queue_mod
 import signal
+import sys
 import threading
 import time
 from typing import List, Optional
@@ -30,6 +31,19 @@ def _set_parent_death_signal() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def exit_description(code: Optional[int]) -> str:
+    """How a child process ended, for the run's failure line: "exited with SIGKILL" (a signal:
+    multiprocessing's negative exit code) or "exited with code 1"."""
+    if code is None:
+        return "exited"
+    if code < 0:
+        try:
+            return f"exited with {signal.Signals(-code).name}"
+        except ValueError:
+            return f"exited with signal {-code}"
+    return f"exited with code {code}"
 
 
 def trainer_child_setup() -> None:
@@ -53,7 +67,13 @@ def _process_main(rank: int, cfg_container: dict, shared, parent_pid: int) -> No
     signal.signal(signal.SIGTERM, lambda *_: shared.stop.set())
     if os.getppid() != parent_pid:  # the trainer died before the death signal was armed
         return
-    run_actor_learner(rank, OmegaConf.create(cfg_container), shared)
+    cfg = OmegaConf.create(cfg_container)
+    try:
+        run_actor_learner(rank, cfg, shared)
+    except BaseException:
+        # its traceback went to the trainer, which shows it once in the run's failure line:
+        # multiprocessing would print it a second time
+        sys.exit(1)
 
 
 class ProcessBackend:
@@ -90,7 +110,7 @@ class ProcessBackend:
         """A description of the first worker that died abnormally, else None."""
         for p in self.workers:
             if p.exitcode not in (None, 0) and p.name not in self.stopped:
-                return f"{p.name} exited with code {p.exitcode}"
+                return f"{p.name} {exit_description(p.exitcode)}"
         return None
 
     def alive(self) -> bool:

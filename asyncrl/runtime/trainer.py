@@ -21,11 +21,12 @@ import torch
 import torch.multiprocessing as tmp
 from omegaconf import OmegaConf
 
+from .. import checkpoint as ckpt_file
 from .. import results
 from ..envs import env_spec
 from ..evaluation import EVAL_RANK, evaluate, summarize
 from ..methods import build_network, get_method
-from .backends import make_backend, trainer_child_setup
+from .backends import exit_description, make_backend, trainer_child_setup
 from .optim import linear_lr, lr_horizon, make_shared_statistics
 from .shared import FrameBudget, Shared, share_network
 
@@ -57,11 +58,14 @@ def _evaluation_process(cfg_container: dict, conn) -> None:
     except OSError:
         pass
     spec, method_cls, net = build_model(cfg)
-    while (task := conn.recv()) is not None:
-        state, seed = task
-        net.load_state_dict(state)
-        method = method_cls(cfg.method, spec.n_actions, EVAL_RANK, seed)
-        conn.send(evaluate(net, method, cfg.env, int(cfg.eval.episodes), seed=seed))
+    try:
+        while (task := conn.recv()) is not None:
+            state, seed = task
+            net.load_state_dict(state)
+            method = method_cls(cfg.method, spec.n_actions, EVAL_RANK, seed)
+            conn.send(evaluate(net, method, cfg.env, int(cfg.eval.episodes), seed=seed))
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        pass  # the trainer closed the pipe: the run is stopping, and says why itself
 
 
 class Trainer:
@@ -83,6 +87,7 @@ class Trainer:
             self._restore(checkpoint)
         self.recent_scores: deque = deque(maxlen=10)
         self.error: Optional[str] = None
+        self._write_failed: Optional[results.WriteFailed] = None  # a run file the evaluator thread could not write
         self._eval_thread: Optional[threading.Thread] = None  # plays the periodic evaluations, in order
         self._eval_tasks: "queue_mod.Queue" = queue_mod.Queue()  # their snapshots, waiting their turn
         self._eval_proc = self._eval_conn = None  # the evaluations' process and its pipe, once started
@@ -103,17 +108,15 @@ class Trainer:
 
     # ---- checkpoints -------------------------------------------------------------------------
     def _restore(self, ck: Dict[str, Any]) -> None:
+        # every tensor must fit before any is copied: e.g. a per-actor optimizer's checkpoint
+        # resumed as shared_rmsprop would start the shared statistics at zero silently (the CLI
+        # refuses a changed method.optimizer first); CheckpointError names the file and the misfit
+        ckpt_file.check_fits(ck, self.run_dir / "checkpoint.pt", self.model, self.target, self.stats,
+                             self.cfg.method.optimizer)
         self.model.load_state_dict(ck["model"])
         if self.target is not None and ck.get("target") is not None:
             self.target.load_state_dict(ck["target"])
         saved_stats = list(ck.get("stats") or [])
-        if len(saved_stats) != len(self.stats):
-            # e.g. a per-actor optimizer's checkpoint resumed as shared_rmsprop: never start the
-            # shared statistics at zero silently (the CLI refuses a changed method.optimizer first)
-            raise ValueError(
-                f"checkpoint holds {len(saved_stats)} shared optimizer statistics, this run needs "
-                f"{len(self.stats)} (method.optimizer={self.cfg.method.optimizer})"
-            )
         for s, saved in zip(self.stats, saved_stats):
             s.copy_(saved)
         self.start_frames = int(ck["frames"])
@@ -164,7 +167,7 @@ class Trainer:
         if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
             self.run_log.message(f"non-finite parameters at {frames:,} frames: checkpoint not written")
             return False
-        results.save_checkpoint(self.run_dir / "checkpoint.pt", self.checkpoint_payload(frames, wall))
+        ckpt_file.save(self.run_dir / "checkpoint.pt", self.checkpoint_payload(frames, wall))
         return True
 
     # ---- the run -----------------------------------------------------------------------------
@@ -174,6 +177,13 @@ class Trainer:
         self.stop_signal, self.prev_handlers = None, _install_handlers(self._on_signal)
         try:
             return self._run(log)
+        except results.WriteFailed:
+            # a run file could not be written (e.g. a full disk): the actor-learners are stopped
+            # (_run's finally), the evaluations too, and nothing more is written; the files keep
+            # what they held, the checkpoint and summary whole (atomic writes)
+            self._cancel_eval.set()
+            self._wait_eval()
+            raise
         finally:
             _restore_handlers(self.prev_handlers)
 
@@ -207,6 +217,8 @@ class Trainer:
             backend.start(cfg.threads, OmegaConf.to_container(cfg, resolve=True), shared)
             while True:
                 self._drain(timeout=0.2)
+                if self._write_failed is not None:
+                    raise self._write_failed
                 if self.stop_signal is not None:
                     status = "interrupted"
                     break
@@ -266,6 +278,10 @@ class Trainer:
             self.save_checkpoint(model_frames, model_wall)
         try:
             self._wait_eval()
+            if self._write_failed is not None:
+                raise self._write_failed
+            if self.error and status != "failed":  # the evaluation process died meanwhile
+                status = "failed"
             if status != "failed" and (len(self.evals), len(self._eval_unfinished)) != self._checkpointed_evals:
                 self.save_checkpoint(model_frames, model_wall)  # evaluations recorded meanwhile: the checkpoint says so
             if status == "completed" and cfg.eval.final and cfg.eval.episodes > 0:
@@ -389,7 +405,11 @@ class Trainer:
                 with self._lock:
                     self._drop_unfinished(task[2])
             else:
-                self._evaluate(*task)  # recording its scores takes it off _eval_unfinished
+                try:
+                    self._evaluate(*task)  # recording its scores takes it off _eval_unfinished
+                except results.WriteFailed as exc:  # the watch loop stops the run with it
+                    self._write_failed = exc
+                    self._cancel_eval.set()
 
     def _drop_unfinished(self, snapshot: Dict[str, torch.Tensor]) -> None:
         """The evaluation of `snapshot` is recorded or dropped: no longer due. The caller holds
@@ -435,7 +455,7 @@ class Trainer:
         """`evaluate` in the run's evaluation process (started at the first call: a process start
         costs seconds of CPU, and a fresh process is scheduled ahead of the actor-learners for a
         while, whatever its nice value); None if the run stops first (the process is then ended)
-        or the process dies without scores (said in cli.log)."""
+        or the process dies without scores (the run then fails, saying how it died)."""
         proc, conn = self._eval_proc, self._eval_conn
         if proc is None:
             ctx = tmp.get_context("spawn")
@@ -453,7 +473,9 @@ class Trainer:
                 if not proc.is_alive() and not conn.poll(0):
                     raise EOFError
         except (EOFError, OSError):
-            self.run_log.message(f"the evaluation process exited ({proc.exitcode}) without scores")
+            proc.join(JOIN_TIMEOUT_S)
+            if not self._eval_cancelled():  # it died: the run stops as for a dead actor-learner
+                self.error = self.error or f"the evaluation process {exit_description(proc.exitcode)}"
         self._close_eval_process()
         return None
 
