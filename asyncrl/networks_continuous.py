@@ -147,7 +147,7 @@ class GaussianPolicyValueNet(nn.Module):
         return (h[:, :n], c[:, :n]), (h[:, n:], c[:, n:])
 
     def _run(self, obs: torch.Tensor, state: State, relu_outs: Optional[list] = None):
-        x = obs.float()
+        x = obs.to(self.mu.weight.dtype)  # float32 observations for a float32 net
         if self.obs_norm:
             x = self.obs_stats.normalise(x, self.obs_clip)
         pi_state, v_state = self._split(state)
