@@ -21,7 +21,7 @@ the same holds for the rare rollout the frame budget cuts at the end of a run.
 
 Where the paper is silent (each a key of conf/method/a3c_continuous.yaml, which says why):
 min_variance (sigma^2 floor), obs_norm/obs_clip (running observation normalisation, off),
-reward_scale (1), max_grad_norm (off).
+reward_scale (0.1), max_grad_norm (off).
 
 Evaluation plays the mean action mu (method.eval_sample=false) and, labelled "sampled", as many
 episodes with actions drawn from the policy (`sampled_eval_score`).
