@@ -76,6 +76,7 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(str(exc).strip("'\"")) from None
     if e.kind not in ENV_KINDS:
         raise ConfigError(f"unknown env kind '{e.kind}' (valid: {', '.join(ENV_KINDS)})")
+    _check_action_space(m.name, method_cls, e.game, e.kind)
     if e.kind == "atari" and e.game not in atari_games():
         raise ConfigError(f"unknown Atari game '{e.game}' (valid: {', '.join(atari_games())})")
     if e.kind == "atari" and e.backend not in ATARI_BACKENDS:
@@ -112,6 +113,21 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError("stop_at_score needs periodic evaluations (eval.episodes > 0 and eval.interval_frames > 0)")
     if cfg.get("pin_cores") and not hasattr(os, "sched_setaffinity"):
         raise ConfigError("pin_cores needs os.sched_setaffinity (Linux); this platform has none")
+
+
+def _check_action_space(name: str, method_cls, game: str, kind: str) -> None:
+    """A method takes one kind of action space; a continuous env also needs its physics packages."""
+    from .envs_continuous import CONTINUOUS_KINDS, INSTALL_HINT, missing_package
+
+    continuous = kind in CONTINUOUS_KINDS
+    if continuous and not getattr(method_cls, "continuous_actions", False):
+        raise ConfigError(f"method '{name}' takes discrete actions; env '{game}' has continuous ones "
+                          "(use method=a3c_continuous)")
+    if getattr(method_cls, "continuous_actions", False) and not continuous:
+        raise ConfigError(f"method '{name}' takes continuous actions; env '{game}' has discrete ones")
+    missing = missing_package(kind)
+    if missing:
+        raise ConfigError(f"env '{game}' needs the '{missing}' package: {INSTALL_HINT}")
 
 
 def _check_same_run(cfg: DictConfig, run_dir: Path, checkpoint) -> None:

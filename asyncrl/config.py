@@ -17,8 +17,9 @@ from omegaconf import MISSING, OmegaConf
 
 @dataclass
 class EnvCfg:
-    kind: str = MISSING  # "atari" | "cartpole" | "toy"
+    kind: str = MISSING  # "atari" | "cartpole" | "toy" | continuous: "mujoco" | "dm_control" | "toy_continuous"
     game: str = MISSING  # ALE rom id (e.g. breakout), gymnasium id, or toy name
+    gym_id: str = ""  # mujoco / dm_control: the gymnasium id (e.g. InvertedPendulum-v5)
     frame_skip: int = 4  # emulator frames per agent step (1 for vector envs)
     noop_max: int = 30  # up to this many no-op actions after reset (training and evaluation)
     screen_size: int = 84  # observations are screen_size x screen_size grayscale
@@ -33,7 +34,7 @@ class EnvCfg:
     #                           for the games that wait for it: tools/fire_games.py)
     backend: str = "gymnasium"  # Atari path: "gymnasium" wrappers, "lean" (ALE directly) or "vector" (ale-py's C++ vector env: releases the GIL, for runtime=thread)
     length: int = 8  # toy env: corridor length
-    max_steps: int = 30  # toy env: steps before truncation
+    max_steps: int = 30  # toy and continuous-control envs: steps before truncation
     default_total_frames: int = 320_000_000  # budget when total_frames is not given
     # the learning-rate horizon runs on this env get unless they set method.lr_anneal_frames
     # (None: each run's own total_frames)
@@ -74,7 +75,12 @@ class MethodCfg:
     target_interval_frames: int = 40_000  # I_target: refresh theta- when T crosses a multiple
     epsilon: EpsilonCfg = field(default_factory=EpsilonCfg)  # value-based exploration
     eval_epsilon: float = 0.05  # value-based: eps-greedy evaluation
-    eval_sample: bool = True  # A3C: evaluate by sampling pi (False: argmax)
+    eval_sample: bool = True  # A3C: evaluate by sampling pi (False: argmax, or mu of a Gaussian)
+    # a3c_continuous only (conf/method/a3c_continuous.yaml says why each is set as it is)
+    min_variance: float = 1e-4  # sigma^2 = SoftPlus(.) + min_variance
+    obs_norm: bool = False  # normalise observations by running mean and variance (shared, checkpointed)
+    obs_clip: float = 5.0  # normalised observations are clipped to +-obs_clip
+    reward_scale: float = 1.0  # learning rewards are multiplied by this (scores stay raw)
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Environments with the paper's preprocessing: Atari (ALE), CartPole and a toy corridor.
+"""Environments with the paper's preprocessing: Atari (ALE), CartPole and a toy corridor; the
+continuous-control tasks (MuJoCo, the Control Suite) come from envs_continuous.
 
 This is the only module that imports ``ale_py``. Every env returned by :func:`make_env` follows
 the gymnasium API and the same contract:
@@ -41,9 +42,12 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, TimeLimit
 
-__all__ = ["EnvSpec", "KINDS", "make_env", "env_spec", "atari_games", "bench_env", "render_frame"]
+from .envs_continuous import CONTINUOUS_KINDS
 
-KINDS = ("atari", "cartpole", "toy")
+__all__ = ["EnvSpec", "KINDS", "CONTINUOUS_KINDS", "make_env", "env_spec", "action_size", "atari_games",
+           "bench_env", "render_frame"]
+
+KINDS = ("atari", "cartpole", "toy") + CONTINUOUS_KINDS
 ATARI_BACKENDS = ("gymnasium", "lean", "vector")
 
 
@@ -51,7 +55,7 @@ ATARI_BACKENDS = ("gymnasium", "lean", "vector")
 class EnvSpec:
     obs_shape: tuple
     obs_dtype: str  # "uint8" | "float32"
-    n_actions: int
+    n_actions: int  # the number of actions, or a Box action's dimension
     frame_skip: int  # emulator frames per agent step as the env really runs (1 for vector envs)
 
 
@@ -77,6 +81,10 @@ def make_env(cfg: Any, seed: int, render: bool = False) -> gym.Env:
         env = gym.make("CartPole-v1", render_mode="rgb_array" if render else None)
     elif cfg.kind == "toy":
         env = TimeLimit(_Corridor(cfg.length), max_episode_steps=cfg.max_steps)
+    elif cfg.kind in CONTINUOUS_KINDS:
+        from .envs_continuous import make_continuous_env
+
+        env = make_continuous_env(cfg, render)
     else:
         raise ValueError(f"unknown env kind {cfg.kind!r} ({' | '.join(KINDS)})")
     return _RewardsAndSeed(env, clip_rewards=cfg.clip_rewards, seed=seed)
@@ -100,11 +108,18 @@ def env_spec(cfg: Any) -> EnvSpec:
         return EnvSpec(
             obs_shape=tuple(space.shape),
             obs_dtype=np.dtype(space.dtype).name,
-            n_actions=int(env.action_space.n),
+            n_actions=action_size(env.action_space),
             frame_skip=int(cfg.frame_skip) if cfg.kind == "atari" else 1,
         )
     finally:
         env.close()
+
+
+def action_size(space: spaces.Space) -> int:
+    """A Discrete space's number of actions, or a Box's number of action components."""
+    if isinstance(space, spaces.Box):
+        return int(np.prod(space.shape))
+    return int(space.n)
 
 
 def atari_games() -> list[str]:

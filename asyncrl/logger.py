@@ -242,9 +242,11 @@ class RunLog:
         return (frames - tr.start_frames) / w if w > 0 else 0.0
 
     def evaluation(self, tr, entry: Dict[str, Any]) -> None:
+        sampled = ("" if "sampled_mean" not in entry else
+                   f" with the mean action; sampled actions: {entry['sampled_mean']:.2f} ± {entry['sampled_std']:.2f}")
         self.message(
             f"evaluation at {entry['frames']:,} frames: {entry['mean']:.2f} ± {entry['std']:.2f} "
-            f"over {entry['episodes']} games"
+            f"over {entry['episodes']} games{sampled}"
         )
         self.wandb.log({"frames": entry["frames"], "eval_mean": entry["mean"], "eval_std": entry["std"]})
         with tr._lock:

@@ -102,7 +102,8 @@ def main(argv=None) -> int:
     entry = {"frames": int(ckpt["frames"]), "wall_time_s": float(ckpt["wall_time_s"]), **stats,
              "source": "evaluate.py", "seed": opts["seed"]}
     if has_pi:
-        entry["policy"] = "sampled" if cfg.method.get("eval_sample", True) else "argmax"
+        mode = "mean" if getattr(method_cls, "continuous_actions", False) else "argmax"  # a Gaussian's mode is mu
+        entry["policy"] = "sampled" if cfg.method.get("eval_sample", True) else mode
     summary = results.read_json(run_dir / "summary.json")
     if summary is not None:
         summary.setdefault("evals", []).append(entry)

@@ -2,6 +2,7 @@
 
 import torch
 
+from asyncrl.methods.a3c_continuous import A3CContinuous
 from asyncrl.methods.base import Method
 from asyncrl.methods.n_step_q import NStepQ
 from asyncrl.methods.one_step_sarsa import OneStepSarsa
@@ -217,3 +218,20 @@ class EvalWhereabouts(CountingMethod):
             with open(os.environ["ASYNCRL_TEST_EVAL_LOG"], "a") as f:
                 f.write(f"{os.getpid()} {os.nice(0)}\n")
         return 0
+
+
+class GaussianRecorder(A3CContinuous):
+    """The real continuous A3C; records every action `act` returned (ACTIONS_TAKEN) and every rollout."""
+
+    def act(self, out, frames):
+        a = super().act(out, frames)
+        ACTIONS_TAKEN.append(a.copy())
+        return a
+
+    def loss(self, net, target_net, rollout):
+        RECORDS.append(dict(actions=rollout.actions.clone(), obs=rollout.obs.clone(), rewards=list(rollout.rewards),
+                            terminated=rollout.terminated, truncated=rollout.truncated))
+        return super().loss(net, target_net, rollout)
+
+
+ACTIONS_TAKEN: list = []

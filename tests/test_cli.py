@@ -51,6 +51,14 @@ BAD = [
     (["method.network=small"], "network 'small' needs pixel observations"),  # env=toy has vectors
     (["method=n_step_q", "method.epsilon.finals=[0.1,0.5]"], "method.epsilon.finals and .probs"),
     (["method=n_step_q", "method.epsilon.probs=[0.5,0.3,0.3]"], "method.epsilon.finals and .probs"),
+    # one kind of action space per method: the discrete methods refuse Box actions, and the other way round
+    (["env=inverted_pendulum", "method=a3c"], "method 'a3c' takes discrete actions; env 'inverted_pendulum' has continuous ones"),
+    (["env=hopper", "method=a3c_lstm"], "method 'a3c_lstm' takes discrete actions; env 'hopper' has continuous ones"),
+    (["env=dmc_cheetah_run", "method=one_step_q"], "method 'one_step_q' takes discrete actions"),
+    (["env=toy_continuous", "method=one_step_sarsa"], "method 'one_step_sarsa' takes discrete actions"),
+    (["env=half_cheetah", "method=n_step_q"], "method 'n_step_q' takes discrete actions"),
+    (["method=a3c_continuous"], "method 'a3c_continuous' takes continuous actions; env 'toy' has discrete ones"),
+    (["env=pong", "method=a3c_continuous"], "method 'a3c_continuous' takes continuous actions; env 'pong' has discrete ones"),
 ]
 
 
@@ -109,6 +117,34 @@ def test_tiny_run_writes_a_valid_run_directory(tmp_path):
     again = run_cli("env=toy", "threads=2", "total_frames=3000", "eval.episodes=5", "results_root=runs", cwd=tmp_path)
     assert again.returncode == 0 and "already completed" in again.stdout
     assert {f.name: f.read_text() for f in (run / ".hydra").iterdir()} == hydra_dir
+
+
+def test_a_continuous_env_without_its_packages_is_refused_in_one_line(compose_cfg, monkeypatch):
+    import importlib.util
+
+    from asyncrl.cli import ConfigError, validate
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "shimmy" else real(name, *a))
+    validate(compose_cfg("env=hopper", "method=a3c_continuous"))  # gymnasium's MuJoCo tasks need no shimmy
+    with pytest.raises(ConfigError, match=r"^env 'dmc_walker_walk' needs the 'shimmy' package: pip install -e \"\.\[mujoco\]\"$"):
+        validate(compose_cfg("env=dmc_walker_walk", "method=a3c_continuous"))
+
+
+def test_continuous_control_smoke_run(tmp_path):
+    """The continuous A3C through the real command on InvertedPendulum-v5, a few thousand steps."""
+    res = run_cli("method=a3c_continuous", "env=inverted_pendulum", "threads=2", "total_frames=3000",
+                  "eval.episodes=2", "results_root=runs", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    run = tmp_path / "runs/a3c_continuous/inverted_pendulum/threads2-seed0"
+    s = json.loads((run / "summary.json").read_text())
+    assert s["status"] == "completed" and s["frames"] == 3000
+    last = s["evals"][-1]
+    assert last["policy"] == "mean" and last["episodes"] == 2 and s["final_score"] == last["mean"]
+    assert {"sampled_mean", "sampled_std", "sampled_min", "sampled_max"} <= set(last)
+    assert "with the mean action; sampled actions:" in res.stdout
+    header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"policy_loss", "value_loss", "entropy", "sigma2"} <= set(header)
 
 
 REFUSAL_BASE = ["env=toy", "threads=1", "total_frames=3000", "eval.episodes=1", "hydra.run.dir=run"]

@@ -210,7 +210,7 @@ def test_a_run_whose_method_cannot_be_loaded_is_one_line(toy_run, tmp_path, meth
 def test_only_the_methods_with_a_policy_head_take_sample():
     from asyncrl.methods import METHODS
 
-    assert {name for name, cls in METHODS.items() if cls.policy_head} == {"a3c", "a3c_lstm"}
+    assert {name for name, cls in METHODS.items() if cls.policy_head} == {"a3c", "a3c_lstm", "a3c_continuous"}
 
 
 @pytest.mark.atari

@@ -83,8 +83,11 @@ def _stems(group: str):
 @pytest.mark.parametrize("env", _stems("env"))
 def test_every_env_composes(compose_cfg, env):
     from asyncrl.cli import validate
+    from asyncrl.envs import CONTINUOUS_KINDS
 
     cfg = compose_cfg(f"env={env}")
+    if cfg.env.kind in CONTINUOUS_KINDS:  # the default method (a3c) refuses continuous actions
+        cfg = compose_cfg(f"env={env}", "method=a3c_continuous")
     validate(cfg)
     assert cfg.env.game == env and cfg.total_frames > 0
 
@@ -92,8 +95,10 @@ def test_every_env_composes(compose_cfg, env):
 @pytest.mark.parametrize("method", _stems("method"))
 def test_every_method_composes(compose_cfg, method):
     from asyncrl.cli import validate
+    from asyncrl.methods import get_method
 
-    for env in ("toy", "breakout"):
+    continuous = get_method(method).continuous_actions
+    for env in ("toy_continuous", "inverted_pendulum") if continuous else ("toy", "breakout"):
         cfg = compose_cfg(f"method={method}", f"env={env}")
         validate(cfg)
         assert cfg.method.name == method

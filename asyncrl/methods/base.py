@@ -24,7 +24,7 @@ class Rollout:
     """
 
     obs: torch.Tensor  # (T+1, *obs_shape)
-    actions: torch.Tensor  # (T,) int64
+    actions: torch.Tensor  # (T,) int64; (T, action_dim) float32 for continuous actions (Method.action_buffer)
     rewards: List[float]  # (T,) learning rewards (clipped on Atari)
     terminated: bool  # s_T is terminal: no bootstrap
     truncated: bool  # the episode was cut at s_T by a time limit: bootstrap, then reset
@@ -40,7 +40,9 @@ class Method:
 
     name = "base"
     value_head = True  # the network has a state-value output (actor-critic)
-    policy_head = False  # the head gives pi's logits: evaluation draws from pi or takes its argmax (eval_sample)
+    policy_head = False  # the head gives pi (logits, or a Gaussian's mu and sigma^2): evaluation draws from pi or plays its mode (eval_sample)
+    continuous_actions = False  # the action space the method takes: Box (True) or Discrete (False)
+    sampled_eval_score = False  # evaluations also play as many episodes with sampled actions, scored apart
     uses_target_net = False  # the runtime keeps a shared theta- refreshed every I_target frames
     needs_next_action = False  # the runtime asks `act` in s_T and executes that action next
     stat_keys: Tuple[str, ...] = ()  # the per-rollout statistics `loss` returns (metrics.csv columns)
@@ -51,6 +53,26 @@ class Method:
         self.rank = rank
         # reproducible per actor-learner: (seed, rank) fixes every random draw of this learner
         self.rng = np.random.default_rng([seed, rank])
+
+    @classmethod
+    def build_network(cls, method_cfg, env_cfg, obs_shape, n_actions):
+        """The network this method learns with (n_actions: the action dimension for a Box)."""
+        return Network(
+            obs_shape,
+            n_actions,
+            torso=method_cfg.network or env_cfg.network,
+            value_head=cls.value_head,
+            lstm_size=method_cfg.lstm_size if method_cfg.lstm else 0,
+            mlp_hidden=tuple(method_cfg.mlp_hidden),
+        )
+
+    def bind(self, local, shared_model) -> None:
+        """Called once per actor-learner, before its first rollout, with its local network and the
+        shared model (e.g. to use shared statistics that are not parameters). Default: nothing."""
+
+    def action_buffer(self, t_max: int) -> torch.Tensor:
+        """The buffer a rollout's actions are written into, one row per step."""
+        return torch.empty(t_max, dtype=torch.long)
 
     def act(self, out: torch.Tensor, frames: int) -> int:
         """Training action from the network's head output for one state, at global frame T."""
@@ -71,11 +93,4 @@ class Method:
 
 
 def build_network(method_cls, method_cfg, env_cfg, obs_shape, n_actions) -> Network:
-    return Network(
-        obs_shape,
-        n_actions,
-        torso=method_cfg.network or env_cfg.network,
-        value_head=method_cls.value_head,
-        lstm_size=method_cfg.lstm_size if method_cfg.lstm else 0,
-        mlp_hidden=tuple(method_cfg.mlp_hidden),
-    )
+    return method_cls.build_network(method_cfg, env_cfg, obs_shape, n_actions)

@@ -22,7 +22,7 @@ import traceback
 import numpy as np
 import torch
 
-from ..envs import make_env
+from ..envs import action_size, make_env
 from ..methods import Rollout, build_network, get_method
 from .optim import AsyncOptimizer, grad_norm, grad_scale, linear_lr, lr_horizon
 
@@ -85,9 +85,10 @@ def _loop(rank: int, cfg, shared, env) -> None:
     mcfg = cfg.method
     seed = actor_seed(cfg.seed, rank)
     torch.manual_seed(seed)
-    n_actions = int(env.action_space.n)
+    n_actions = action_size(env.action_space)
     method = get_method(mcfg.name)(mcfg, n_actions, rank, cfg.seed)
     local = build_network(type(method), mcfg, cfg.env, env.observation_space.shape, n_actions)
+    method.bind(local, shared.model)
     shared_params = list(shared.model.parameters())
     local_params = list(local.parameters())
     optimizer = AsyncOptimizer(
@@ -105,7 +106,7 @@ def _loop(rank: int, cfg, shared, env) -> None:
     obs_buf = torch.empty((t_max + 1, *obs.shape), dtype=torch.from_numpy(obs).dtype)
     obs_np = obs_buf.numpy()
     obs_in = [obs_buf[i : i + 1] for i in range(t_max + 1)]
-    act_buf = torch.empty(t_max, dtype=torch.long)
+    act_buf = method.action_buffer(t_max)  # (t_max,) int64, or (t_max, action_dim) float32
     act_np = act_buf.numpy()
     rewards = [0.0] * t_max
     act, env_step, stop_is_set = method.act, env.step, shared.stop.is_set
