@@ -3,38 +3,37 @@ and the optional wandb mirror), through the file formats of `asyncrl.results`.""
 
 from __future__ import annotations
 
-import os
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from . import fingerprint
-from .runtime.optim import lr_horizon
 from .results import (EPISODE_COLUMNS, METRIC_COLUMNS, CsvLog, code_history, cpu, host_history, read_json, versions,
                       write_json)
+from .runtime.optim import lr_horizon
+from .wandb_mirror import WandbLogger
 
 
-class WandbLogger:
-    """Optional Weights & Biases mirror of metrics.csv; offline when there is no key or network."""
+@dataclass(frozen=True)
+class Progress:
+    """Where training is: T in frames, the training wall time, the learning rate at T and the mean
+    of the recent episodes' scores (None before any)."""
 
-    def __init__(self, enabled: bool, project: str, run_dir: Path, config: Dict[str, Any], name: str):
-        self.run = None
-        if not enabled:
-            return
-        try:
-            import wandb
-        except ImportError:
-            print("asyncrl: logger.wandb=true but wandb is not installed (pip install 'asyncrl[wandb]'); logging locally only")
-            return
-        mode = "online" if os.environ.get("WANDB_API_KEY") else "offline"
-        self.run = wandb.init(project=project, dir=str(run_dir), config=config, name=name, mode=os.environ.get("WANDB_MODE", mode), reinit=True)
+    frames: int
+    wall: float
+    lr: float
+    recent_score: Optional[float] = None
 
-    def log(self, row: Dict[str, Any]) -> None:
-        if self.run is not None:
-            self.run.log({k: v for k, v in row.items() if v is not None and v != ""}, step=int(row.get("frames", 0)))
 
-    def finish(self) -> None:
-        if self.run is not None:
-            self.run.finish()
+@dataclass(frozen=True)
+class Outcome:
+    """What summary.json reports beside the counts: the recorded evaluations, the error that failed
+    the run, and the periodic evaluation that reached stop_at_score and ended training."""
+
+    evals: List[Dict[str, Any]] = field(default_factory=list)
+    error: Optional[str] = None
+    reached: Optional[Dict[str, Any]] = None
 
 
 # A metrics row whose active_min is below this says the network's units died (networks.min_active_share:
@@ -91,55 +90,63 @@ class RunLog:
         self.dead_at: Optional[int] = None  # frames at the first metrics row below DEAD_ACTIVE_SHARE (ever)
         self._said_dead = False  # the warning, once per process
         self.bar = None
+        self.start_frames, self.wall_offset, self.total_frames = 0, 0.0, int(cfg.total_frames)  # from begin()
+        self.startup_s = 0.0  # spawning and building the actor-learners, from started()
+        self._summary_lock = threading.Lock()  # the evaluator thread writes the summary too
         self.hosts: List[Dict[str, Any]] = []  # results.host_history, from begin()
         self.code: List[Dict[str, Any]] = []  # results.code_history, from begin()
 
     # --- called by the trainer -----------------------------------------------------------------
-    def begin(self, tr) -> None:
+    def begin(self, start_frames: int, wall_offset: float, total_frames: int, outcome: Outcome) -> None:
+        """The run starts (or resumes) at T = `start_frames` after `wall_offset` s of training, for a
+        budget of `total_frames`."""
         import sys
         import time
 
         from .runtime.load import OtherLoad
 
+        self.start_frames, self.wall_offset, self.total_frames = start_frames, wall_offset, total_frames
         self._last_row_t = time.monotonic()
-        self._last_row_frames = tr.start_frames
+        self._last_row_frames = start_frames
         self._other_load = OtherLoad()
-        previous = read_json(self.run_dir / "summary.json") if tr.start_frames > 0 else None
+        previous = read_json(self.run_dir / "summary.json") if start_frames > 0 else None
         if previous:  # resumed: a network found dead before the checkpoint stays found there
             dead = previous.get("dead_network_at_frames")
-            if dead is not None and int(dead) <= tr.start_frames:
+            if dead is not None and int(dead) <= start_frames:
                 self.dead_at = int(dead)
-        self.hosts = host_history(previous, tr.start_frames, tr.wall_offset, self.base["cpu"])
-        self.code = code_history(previous, tr.start_frames, tr.wall_offset, self._code_now)
-        if len(self.code) > 1 and self.code[-1]["from_frames"] == tr.start_frames:
+        self.hosts = host_history(previous, start_frames, wall_offset, self.base["cpu"])
+        self.code = code_history(previous, start_frames, wall_offset, self._code_now)
+        if len(self.code) > 1 and self.code[-1]["from_frames"] == start_frames:
             self.message(code_change_line(self.code[-2], self.code[-1]))
-        self._write_summary(tr, "running", tr.start_frames, tr.wall_offset)
+        self._write_summary("running", start_frames, wall_offset, outcome)
         if self.cfg.logger.progress and sys.stderr.isatty():
             from tqdm import tqdm
 
             self.bar = tqdm(
-                total=tr.total_frames, initial=tr.start_frames, unit="frame", unit_scale=True,
+                total=total_frames, initial=start_frames, unit="frame", unit_scale=True,
                 dynamic_ncols=True, desc=f"{self.cfg.method.name} {self.cfg.env.game}",
             )
         self.message(
             f"training {self.cfg.method.name} on {self.cfg.env.game}: {self.cfg.threads} actor-learner(s) "
-            f"({self.cfg.runtime}), {tr.total_frames:,} frames -> {self.run_dir}"
-            + (f" (resumed at {tr.start_frames:,})" if tr.start_frames else "")
+            f"({self.cfg.runtime}), {total_frames:,} frames -> {self.run_dir}"
+            + (f" (resumed at {start_frames:,})" if start_frames else "")
         )
 
-    def started(self, tr) -> None:
-        """Every actor-learner is ready and the training clock starts now."""
+    def started(self, frames: int, startup_s: float) -> None:
+        """Every actor-learner is ready and the training clock starts now, at T = `frames`, after
+        `startup_s` s of start-up."""
         import time
 
         from .runtime.load import OtherLoad
 
+        self.startup_s = startup_s
         self._last_row_t = time.monotonic()
-        self._rate = RecentRate(self._last_row_t, tr.frames())
+        self._rate = RecentRate(self._last_row_t, frames)
         self._other_load = OtherLoad()
 
-    def episode(self, tr, rank: int, frames: int, score: float, length: int) -> None:
+    def episode(self, wall: float, rank: int, frames: int, score: float, length: int) -> None:
         self.episodes.write(
-            {"frames": frames, "wall_time_s": round(tr.wall(), 3), "actor": rank, "score": score, "length": length}
+            {"frames": frames, "wall_time_s": round(wall, 3), "actor": rank, "score": score, "length": length}
         )
         self._ep_scores.append(score)
 
@@ -148,24 +155,24 @@ class RunLog:
             self._stat_sums[k] = self._stat_sums.get(k, 0.0) + v
         self._stat_n += 1
 
-    def row(self, tr, force: bool = False) -> None:
+    def row(self, at: Progress, force: bool = False) -> None:
         import time
 
         now = time.monotonic()
-        frames = tr.frames()
+        frames = at.frames
         if self.bar is not None:
             self.bar.update(frames - self.bar.n)
-            recent = _mean(tr.recent_scores)
-            fps = self._fps_now(tr, now, frames)
+            recent = at.recent_score
+            fps = self._fps_now(at, now)
             self.bar.set_postfix_str(
                 f"{fps:,.0f} frames/s" + (f", score {recent:.1f}" if recent is not None else ""), refresh=False
             )
         elif now - self._last_plain_t >= max(30.0, self.cfg.logger.interval_s) or force:
             self._last_plain_t = now
-            recent = _mean(tr.recent_scores)
+            recent = at.recent_score
             self.message(
-                f"{frames:,}/{tr.total_frames:,} frames ({100 * frames / tr.total_frames:.1f}%), "
-                f"{self._fps_now(tr, now, frames):,.0f} frames/s"
+                f"{frames:,}/{self.total_frames:,} frames ({100 * frames / self.total_frames:.1f}%), "
+                f"{self._fps_now(at, now):,.0f} frames/s"
                 + (f", recent score {recent:.2f}" if recent is not None else "")
             )
         dt = now - self._last_row_t
@@ -180,9 +187,9 @@ class RunLog:
             return
         row = {
             "frames": frames,
-            "wall_time_s": round(tr.wall(), 3),
+            "wall_time_s": round(at.wall, 3),
             "frames_per_s": (frames - self._last_row_frames) / dt if dt > 0 else 0.0,
-            "lr": tr.lr(frames),  # at this row's T, read once above (T moves on meanwhile)
+            "lr": at.lr,  # at this row's T
             # over this row's interval, as frames_per_s
             "other_load": self._other_load.since_last() if self._other_load is not None else None,
             **self._report_columns(),
@@ -232,16 +239,16 @@ class RunLog:
         self._last_sums, self._last_n, self._last_scores = self._stat_sums, self._stat_n, self._ep_scores
         self._stat_sums, self._stat_n, self._ep_scores = {}, 0, []
 
-    def _fps_now(self, tr, now: float, frames: int) -> float:
+    def _fps_now(self, at: Progress, now: float) -> float:
         """The progress line's speed: over the last RecentRate.WINDOW_S of training (so a slow minute
         long ago, e.g. other work sharing the cores, does not drag it down), since the start until then."""
-        rate = self._rate.update(now, frames) if self._rate is not None else None
+        rate = self._rate.update(now, at.frames) if self._rate is not None else None
         if rate is not None:
             return rate
-        w = tr.wall() - tr.wall_offset
-        return (frames - tr.start_frames) / w if w > 0 else 0.0
+        w = at.wall - self.wall_offset
+        return (at.frames - self.start_frames) / w if w > 0 else 0.0
 
-    def evaluation(self, tr, entry: Dict[str, Any]) -> None:
+    def evaluation(self, entry: Dict[str, Any], at: Progress, outcome: Outcome) -> None:
         sampled = ("" if "sampled_mean" not in entry else
                    f" with the mean action; sampled actions: {entry['sampled_mean']:.2f} ± {entry['sampled_std']:.2f}")
         self.message(
@@ -249,8 +256,7 @@ class RunLog:
             f"over {entry['episodes']} games{sampled}"
         )
         self.wandb.log({"frames": entry["frames"], "eval_mean": entry["mean"], "eval_std": entry["std"]})
-        with tr._lock:
-            self._write_summary(tr, "running", tr.frames(), tr.wall())
+        self._write_summary("running", at.frames, at.wall, outcome)
 
     def message(self, text: str) -> None:
         if self.bar is not None:
@@ -258,40 +264,41 @@ class RunLog:
         else:
             print(f"[asyncrl] {text}", flush=True)
 
-    def finish(self, tr, status: str, frames: int, wall: float) -> Dict[str, Any]:
+    def finish(self, status: str, frames: int, wall: float, outcome: Outcome) -> Dict[str, Any]:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
         self.episodes.close()
         self.metrics.close()
-        summary = self._write_summary(tr, status, frames, wall)
+        summary = self._write_summary(status, frames, wall, outcome)
         self.wandb.finish()
         return summary
 
-    def _write_summary(self, tr, status: str, frames: int, wall: float) -> Dict[str, Any]:
-        evals = list(tr.evals)
-        run_frames = frames - tr.start_frames
-        run_wall = wall - tr.wall_offset
+    def _write_summary(self, status: str, frames: int, wall: float, outcome: Outcome) -> Dict[str, Any]:
+        evals = list(outcome.evals)
+        run_frames = frames - self.start_frames
+        run_wall = wall - self.wall_offset
         summary = {
             **self.base,
             "status": status,
             "frames": int(frames),
             "wall_time_s": round(wall, 3),
             "frames_per_s": round(run_frames / run_wall, 2) if run_wall > 0 else 0.0,
-            "startup_s": round(tr.startup_s, 3),  # spawning and building the actor-learners, not in wall_time_s
+            "startup_s": round(self.startup_s, 3),  # spawning and building the actor-learners, not in wall_time_s
             "final_score": evals[-1]["mean"] if evals and status == "completed" else None,
             "evals": evals,
             "hosts": self.hosts,
             "code": self.code,
         }
-        if tr.error:
-            summary["error"] = tr.error
+        if outcome.error:
+            summary["error"] = outcome.error
         if self.dead_at is not None:
             summary["dead_network_at_frames"] = self.dead_at
-        if tr.reached is not None:  # training ended at this periodic evaluation
+        if outcome.reached is not None:  # training ended at this periodic evaluation
             summary["stopped_at_score"] = {"stop_at_score": float(self.cfg.stop_at_score),
-                                           **{k: tr.reached[k] for k in ("frames", "wall_time_s", "mean")}}
-        write_json(self.run_dir / "summary.json", summary)
+                                           **{k: outcome.reached[k] for k in ("frames", "wall_time_s", "mean")}}
+        with self._summary_lock:
+            write_json(self.run_dir / "summary.json", summary)
         return summary
 
 

@@ -65,7 +65,7 @@ def main(argv=None) -> int:
 
     from asyncrl import checkpoint, results
     from asyncrl.evaluation import EVAL_RANK, evaluate, summarize
-    from asyncrl.runtime.trainer import build_model
+    from asyncrl.runtime.model import build_model
     from asyncrl.script_options import method_class
 
     run_dir, opts = parse(sys.argv[1:] if argv is None else argv)

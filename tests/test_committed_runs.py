@@ -59,7 +59,7 @@ def test_every_committed_checkpoint_is_plain_data_that_fits_its_run(path):
     import torch
     from omegaconf import OmegaConf
 
-    from asyncrl.runtime.trainer import build_model
+    from asyncrl.runtime.model import build_model
 
     ck = checkpoint.load(ROOT / path)
     full = torch.load(ROOT / path, map_location="cpu", weights_only=False)  # a file of this repository

@@ -115,19 +115,19 @@ def test_every_evaluation_has_its_own_seed(compose_cfg, tmp_path, monkeypatch):
     its policy's random draws (A3C sampling, eps-greedy) differ from every other evaluation's."""
     import copy
 
-    from asyncrl.runtime import trainer as trainer_mod
+    from asyncrl.runtime import evaluations as evaluations_mod
 
     seen = []
-    real_evaluate = trainer_mod.evaluate
+    real_evaluate = evaluations_mod.evaluate
 
     def spy(net, method, env_cfg, episodes, seed, **kwargs):
         seen.append((seed, copy.deepcopy(method.rng).random()))  # the env's seed, the policy's first draw
         return real_evaluate(net, method, env_cfg, episodes, seed, **kwargs)
 
-    monkeypatch.setattr(trainer_mod, "evaluate", spy)
+    monkeypatch.setattr(evaluations_mod, "evaluate", spy)
     tr, s = pinned_run(compose_cfg, tmp_path, [0.1, 0.0], "method=a3c", "eval.episodes=2")
-    tr._evaluate(20, 1.0)  # two more evaluations as the periodic ones run them
-    tr._evaluate(20, 2.0)
+    tr.evaluations.evaluate_here(20, 1.0, tr.model)  # two more evaluations, each with the next seed
+    tr.evaluations.evaluate_here(20, 2.0, tr.model)
     assert len(seen) == len(tr.evals) == 3
     seeds, draws = zip(*seen)
     assert len(set(seeds)) == 3, seeds

@@ -151,13 +151,14 @@ import torch.multiprocessing as mp
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 import asyncrl.config
-from asyncrl.runtime.trainer import _evaluation_process, build_model
+from asyncrl.runtime.evaluations import evaluation_process
+from asyncrl.runtime.model import build_model
 
 with initialize_config_dir(config_dir={str(ROOT / 'conf')!r}, version_base="1.3"):
     cfg = compose("config", overrides=["env=toy"])
 ctx = mp.get_context("spawn")
 conn, child = ctx.Pipe()
-proc = ctx.Process(target=_evaluation_process, name="evaluation", args=(OmegaConf.to_container(cfg, resolve=True), child))
+proc = ctx.Process(target=evaluation_process, name="evaluation", args=(OmegaConf.to_container(cfg, resolve=True), child))
 proc.start()
 child.close()
 conn.send((build_model(cfg)[2].state_dict(), 1))

@@ -468,14 +468,14 @@ def test_a_stopped_run_ends_its_evaluation_process(compose_cfg, tmp_path, monkey
     tr = Trainer(cfg, tmp_path)
     tr.run_log = logger.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count())
     got = {}
-    t = threading.Thread(target=lambda: got.setdefault("scores", tr._evaluate_in_process(tr.model.state_dict(), 1)))
+    t = threading.Thread(target=lambda: got.setdefault("scores", tr.evaluations.play(tr.model.state_dict(), 1)))
     t.start()
     import time
 
     deadline = time.monotonic() + 60
     while not (tmp_path / "evals.log").exists() and time.monotonic() < deadline:
         time.sleep(0.1)  # the process is up and playing its million games
-    tr._cancel_eval.set()
+    tr.evaluations.cancel()
     t.join(trainer_mod.JOIN_TIMEOUT_S + 10)
     assert not t.is_alive() and got["scores"] is None
     import multiprocessing
@@ -493,12 +493,12 @@ def test_a_slow_evaluation_delays_the_next_ones_but_skips_none(compose_cfg, tmp_
     played = []
 
     def slow_evaluation(snapshot, seed):
-        while tr.budget.done < tr.total_steps and not tr._eval_cancelled():
+        while tr.budget.done < tr.total_steps and not tr.evaluations.cancelled():
             threading.Event().wait(0.05)  # busy until training is over
         played.append(seed)
         return [float(len(played))]
 
-    monkeypatch.setattr(tr, "_evaluate_in_process", slow_evaluation)
+    monkeypatch.setattr(tr.evaluations, "play", slow_evaluation)
     s = tr.run(logger.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
     assert s["status"] == "completed", s.get("error")
     intervals = [e["frames"] // 2000 for e in s["evals"]]
@@ -518,23 +518,25 @@ def test_a_checkpoint_never_holds_an_evaluation_both_recorded_and_pending(compos
     seen = []
 
     class Log:
-        def evaluation(self, trainer, entry):
-            payload = trainer.checkpoint_payload(entry["frames"], 1.0)
+        def evaluation(self, entry, progress, outcome):
+            payload = tr.checkpoint_payload(entry["frames"], 1.0)
             seen.append(([e["frames"] for e in payload["evals"]], [p["frames"] for p in payload["pending_evals"]]))
 
         def message(self, text):
             pass
 
     tr.run_log = Log()
+    import multiprocessing
+
+    tr.budget, tr.t0 = FrameBudget(tr.total_steps, multiprocessing.get_context("spawn")), time.monotonic()  # T and clock
     both_due = threading.Event()
-    monkeypatch.setattr(tr, "_evaluate_in_process", lambda snapshot, seed: both_due.wait(60) and [1.0])
+    monkeypatch.setattr(tr.evaluations, "play", lambda snapshot, seed: both_due.wait(60) and [1.0])
     for frames in (2000, 4000):
-        snapshot = {k: v.detach().clone() for k, v in tr.model.state_dict().items()}
-        tr._queue_eval((frames, 1.0, snapshot, tr._eval_seed()))
+        tr.evaluations.submit(frames, 1.0, tr.model.state_dict())
     both_due.set()  # the first evaluation finishes once the second one waits its turn
-    tr._wait_eval()
+    tr.evaluations.wait()
     assert seen == [([2000], [4000]), ([2000, 4000], [])], seen
-    assert tr._checkpointed_evals == (2, 0)
+    assert tr.evaluations.checkpointed == (2, 0)
 
 
 def test_an_evaluation_a_stop_interrupts_is_kept_in_the_checkpoint_and_played_on_resume(compose_cfg, tmp_path,
@@ -552,11 +554,11 @@ def test_an_evaluation_a_stop_interrupts_is_kept_in_the_checkpoint_and_played_on
 
     def never_finishes(snapshot, seed):  # plays until the run stops, then records nothing
         due.set()
-        while not tr._eval_cancelled():
+        while not tr.evaluations.cancelled():
             threading.Event().wait(0.02)
         return None
 
-    monkeypatch.setattr(tr, "_evaluate_in_process", never_finishes)
+    monkeypatch.setattr(tr.evaluations, "play", never_finishes)
     stopper = threading.Thread(target=lambda: due.wait(60) and setattr(tr, "stop_signal", signal_mod.SIGTERM))
     stopper.start()
     s = tr.run(logger.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
@@ -578,7 +580,7 @@ def test_an_evaluation_a_stop_interrupts_is_kept_in_the_checkpoint_and_played_on
             resumed.stop_signal = signal_mod.SIGTERM
         return [1.0]
 
-    monkeypatch.setattr(resumed, "_evaluate_in_process", records)
+    monkeypatch.setattr(resumed.evaluations, "play", records)
     s2 = resumed.run(logger.RunLog(cfg, tmp_path, resumed.method_cls.stat_keys, os.cpu_count()))
     assert s2["status"] == "interrupted", s2.get("error")
     assert played == [p["seed"] for p in pending]  # the interrupted ones, first, with their seeds
@@ -607,7 +609,7 @@ def test_training_ends_at_the_first_evaluation_that_reaches_stop_at_score(compos
         time.sleep(1.5 if not evaluated[1:] else 0.3)  # the first: long enough for later snapshots
         return [score]
 
-    monkeypatch.setattr(tr, "_evaluate_in_process", evaluation)
+    monkeypatch.setattr(tr.evaluations, "play", evaluation)
     s = tr.run(logger.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
     assert s["status"] == "completed", s.get("error")
     periodic, final = s["evals"][:-1], s["evals"][-1]
@@ -703,22 +705,9 @@ def test_the_actor_learners_last_statistics_reach_the_last_row(compose_cfg, tmp_
     assert len({r["frames"] for r in rows}) == len(rows)  # still one row per T
 
 
-class _Clock:
-    """The little of a Trainer that RunLog.row reads: T, the training clock, the learning rate."""
-
-    total_frames, start_frames, wall_offset, recent_scores = 10_000, 0, 0.0, ()
-
-    def __init__(self):
-        self.t = 0
-
-    def frames(self):
-        return self.t
-
-    def wall(self):
-        return self.t / 1000
-
-    def lr(self, frames):
-        return 1e-3
+def _at(t: int) -> logger.Progress:
+    """Where a run is at T = `t` frames: a wall clock of t / 1000 s, a learning rate of 1e-3."""
+    return logger.Progress(frames=t, wall=t / 1000, lr=1e-3)
 
 
 def test_reports_after_the_last_row_at_the_same_T_join_that_row(compose_cfg, tmp_path):
@@ -728,29 +717,26 @@ def test_reports_after_the_last_row_at_the_same_T_join_that_row(compose_cfg, tmp
     last seconds). An in-loop row at an unchanged T still writes nothing."""
     cfg = compose_cfg("env=toy", "logger.progress=false", "logger.interval_s=0")
     log = logger.RunLog(cfg, tmp_path, ["policy_loss"], 1)
-    tr = _Clock()
-    log.started(tr)
-    tr.t = 500
+    log.started(0, 0.0)
     log.stats({"loss": 1.0, "grad_norm": 2.0, "policy_loss": 3.0})
-    log.episode(tr, 0, 400, -21.0, 100)
-    log.row(tr)
+    log.episode(_at(500).wall, 0, 400, -21.0, 100)
+    log.row(_at(500))
     log.stats({"loss": 3.0, "grad_norm": 4.0, "policy_loss": 5.0})  # an exit report, no frame since
-    log.episode(tr, 1, 500, -19.0, 120)
-    log.row(tr)  # in the loop: T has not moved, no row
+    log.episode(_at(500).wall, 1, 500, -19.0, 120)
+    log.row(_at(500))  # in the loop: T has not moved, no row
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
     assert [(r["frames"], r["loss"], r["episodes"]) for r in rows] == [("500", "1", "1")]
-    log.row(tr, force=True)  # the run's last write
+    log.row(_at(500), force=True)  # the run's last write
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
     assert len(rows) == 1, rows
     r = rows[0]
     assert (r["frames"], r["wall_time_s"], r["lr"]) == ("500", "0.5", "0.001")  # the row's own T and clock
     assert (float(r["loss"]), float(r["grad_norm"]), float(r["policy_loss"])) == (2.0, 3.0, 4.0)  # both reports
     assert (int(r["episodes"]), float(r["score_mean"])) == (2, -20.0)
-    log.row(tr, force=True)  # nothing new: the row stays as it is
+    log.row(_at(500), force=True)  # nothing new: the row stays as it is
     assert list(csv.DictReader(open(tmp_path / "metrics.csv"))) == rows
-    tr.t = 600
     log.stats({"loss": 7.0, "grad_norm": 1.0, "policy_loss": 1.0})
-    log.row(tr, force=True)  # a new T: a new row, of the reports since the joined one only
+    log.row(_at(600), force=True)  # a new T: a new row, of the reports since the joined one only
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
     assert [(r["frames"], r["loss"], r["episodes"]) for r in rows] == [("500", "2", "2"), ("600", "7", "0")]
     log.metrics.close()
