@@ -128,7 +128,6 @@ class Config:
     logger: LoggerCfg = field(default_factory=LoggerCfg)
     checkpoint: CheckpointCfg = field(default_factory=CheckpointCfg)
     results_root: str = "runs"  # where run directories go (relative to the launch dir); results/runs holds the committed ones
-    fail_at_frames: int = -1  # testing aid: an actor-learner raises once T passes this (-1: off)
 
 
 def available_cores() -> int:

@@ -2,6 +2,7 @@
 
 import torch
 
+from asyncrl.methods.a3c import A3C
 from asyncrl.methods.a3c_continuous import A3CContinuous
 from asyncrl.methods.base import Method
 from asyncrl.methods.n_step_q import NStepQ
@@ -37,6 +38,22 @@ class RaisingMethod(CountingMethod):
         self.calls = getattr(self, "calls", 0) + 1
         if self.rank == 0 and self.calls == 4:
             raise RuntimeError("fake failure in the loss")
+        return super().loss(net, target_net, rollout)
+
+
+class FailingA3C(A3C):
+    """The real A3C learner, but actor-learner 0 raises in the first update whose rollout starts at
+    T >= FAIL_AT_FRAMES (a run that fails part-way, after it has written rows)."""
+
+    FAIL_AT_FRAMES = 300
+
+    def act(self, out, frames):
+        self.frames = frames
+        return super().act(out, frames)
+
+    def loss(self, net, target_net, rollout):
+        if self.rank == 0 and self.frames >= self.FAIL_AT_FRAMES:
+            raise RuntimeError(f"injected failure at frame {self.frames}")
         return super().loss(net, target_net, rollout)
 
 

@@ -337,7 +337,7 @@ def test_completed_runs_are_skipped_and_resume_false_starts_over(tmp_path):
 @pytest.mark.slow
 def test_a_failing_job_does_not_stop_the_sweep_and_the_command_exits_1(tmp_path):
     res = cli(["-m", *TINY, "threads=1", "total_frames=1500", "eval.episodes=0",
-               "fail_at_frames=-1,100000000,300", "hydra.sweep.subdir=job${hydra.job.num}",
+               "method.name=a3c,a3c,tests.fakes:FailingA3C", "hydra.sweep.subdir=job${hydra.job.num}",
                f"results_root={tmp_path / 'runs'}"], tmp_path)
     assert res.returncode == 1, res.stderr
     assert "1 job(s) did not complete" in res.stderr
@@ -454,7 +454,7 @@ def test_joblib_launcher_runs_two_jobs_in_parallel(tmp_path):
 
 @pytest.mark.slow
 def test_joblib_launcher_reports_a_failed_job_with_exit_1(tmp_path):
-    res = cli(["-m", *TINY, "threads=1", "total_frames=1500", "eval.episodes=0", "fail_at_frames=-1,300",
+    res = cli(["-m", *TINY, "threads=1", "total_frames=1500", "eval.episodes=0", "method.name=a3c,tests.fakes:FailingA3C",
                "hydra.sweep.subdir=job${hydra.job.num}", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
                f"results_root={tmp_path / 'runs'}"], tmp_path)
     assert res.returncode == 1, res.stderr

@@ -44,7 +44,7 @@ class Method:
     continuous_actions = False  # the action space the method takes: Box (True) or Discrete (False)
     sampled_eval_score = False  # evaluations also play as many episodes with sampled actions, scored apart
     uses_target_net = False  # the runtime keeps a shared theta- refreshed every I_target frames
-    needs_next_action = False  # the runtime asks `act` in s_T and executes that action next
+    needs_next_action = False  # the method chooses a' in s_T and executes it next (end_rollout, carried_action)
     stat_keys: Tuple[str, ...] = ()  # the per-rollout statistics `loss` returns (metrics.csv columns)
 
     def __init__(self, cfg, n_actions: int, rank: int, seed: int):
@@ -80,6 +80,18 @@ class Method:
 
     def new_episode(self) -> None:
         """Called when the actor-learner's environment starts a new game (after a reset)."""
+
+    def carried_action(self):
+        """Called at the start of every rollout: an action to execute first, without a forward of
+        s_0 (one this method chose at the end of the last rollout), or None to act from the
+        network as at every other step. Default: None."""
+        return None
+
+    def end_rollout(self, net: Network, obs_last: torch.Tensor, state: State, frames: int, terminal: bool):
+        """Called after acting, under no_grad, with the rollout's last state s_T (a batch-1 view),
+        the recurrent state after the last forward, T and whether s_T is terminal. Returns what
+        the loss sees as `Rollout.next_action`. Default: None."""
+        return None
 
     def act_eval(self, out: torch.Tensor) -> int:
         """Evaluation action."""

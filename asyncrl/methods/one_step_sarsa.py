@@ -3,8 +3,9 @@ y = r + gamma Q(s', a'; theta-), where a' is the action actually taken in s'.
 
 Pseudo-code -> code:
   a' for the rollout's inner steps  -> rollout.actions[i + 1]
-  a' for the last step              -> rollout.next_action: the runtime asks `act` in s_T
-                                       (needs_next_action) and then executes exactly that action
+  a' for the last step              -> rollout.next_action: `end_rollout` draws it in s_T with
+                                       `act`, and `carried_action` has the loop execute exactly
+                                       that action first in the next rollout
   no bootstrap at a terminal s'     -> one_step_targets(terminated=...)
 At a truncation (time limit) the game restarts, so the a' drawn in s_T bootstraps the target but
 is never executed.
@@ -21,6 +22,22 @@ from .value_based import ValueBased
 class OneStepSarsa(ValueBased):
     name = "one_step_sarsa"
     needs_next_action = True
+    _pending = None  # the a' drawn in the last rollout's s_T, not executed yet
+
+    def carried_action(self):
+        a, self._pending = self._pending, None
+        return a
+
+    def end_rollout(self, net, obs_last, state, frames, terminal):
+        if terminal:
+            return None
+        out, _, _ = net(obs_last, state)
+        self._pending = self.act(out[0], frames)
+        return self._pending
+
+    def new_episode(self) -> None:
+        self._pending = None  # at a truncation the drawn a' is never executed
+        super().new_episode()
 
     def loss(self, net, target_net, rollout):
         n = len(rollout)

@@ -82,72 +82,84 @@ def run_actor_learner(rank: int, cfg, shared) -> None:
 
 
 def _loop(rank: int, cfg, shared, env) -> None:
-    mcfg = cfg.method
-    seed = actor_seed(cfg.seed, rank)
-    torch.manual_seed(seed)
-    n_actions = action_size(env.action_space)
-    method = get_method(mcfg.name)(mcfg, n_actions, rank, cfg.seed)
-    local = build_network(type(method), mcfg, cfg.env, env.observation_space.shape, n_actions)
-    method.bind(local, shared.model)
-    shared_params = list(shared.model.parameters())
-    local_params = list(local.parameters())
-    optimizer = AsyncOptimizer(
-        mcfg.optimizer, shared_params, mcfg.rmsprop_alpha, mcfg.rmsprop_eps, shared.stats
-    )
-
-    skip = shared.frame_skip
-    horizon = lr_horizon(mcfg, shared.budget.total_steps * skip)
-    target_every = max(1, int(mcfg.target_interval_frames))
-    t_max = int(mcfg.t_max)
-    max_grad_norm, lr0 = float(mcfg.max_grad_norm), float(mcfg.lr)  # an OmegaConf read costs 10-20 us
-    obs, _ = env.reset(seed=seed)
-    # Rollout buffers, allocated once. The hot loop writes through numpy views (a numpy item
-    # store costs ~0.1 us, a torch one several us) and feeds the net pre-made batch-1 views.
-    obs_buf = torch.empty((t_max + 1, *obs.shape), dtype=torch.from_numpy(obs).dtype)
-    obs_np = obs_buf.numpy()
-    obs_in = [obs_buf[i : i + 1] for i in range(t_max + 1)]
-    act_buf = method.action_buffer(t_max)  # (t_max,) int64, or (t_max, action_dim) float32
-    act_np = act_buf.numpy()
-    rewards = [0.0] * t_max
-    act, env_step, stop_is_set = method.act, env.step, shared.stop.is_set
-    state = local.initial_state()
-    pending_action = None  # SARSA: the a' chosen in s_T, executed first in the next rollout
-    score, length = 0.0, 0
-    stat_sums, n_updates, last_report = {}, 0, time.monotonic()
-    fail_at = int(cfg.fail_at_frames)
-    # a lost life ends the *learning* episode (no bootstrap past it, recurrent state reset) while
-    # the game, its score and the env go on (DQN-2015 protocol; env.terminal_on_life_loss)
-    life_terminal = bool(getattr(cfg.env, "terminal_on_life_loss", False))
-
+    """Collect a rollout, learn from it; until the frame budget is spent or the trainer stops."""
+    learner = ActorLearner(rank, cfg, shared, env)
     # wait for the others: spawn + torch import take seconds, and T must not run ahead of them
     shared.queue.put(("ready", rank))
     while not shared.start.wait(0.2):
-        if stop_is_set():
+        if shared.stop.is_set():
             return
-
-    def report_stats(frames: int) -> None:
-        report = {k: v / n_updates for k, v in stat_sums.items()}
-        active = local.active_min()  # of the last rollout only: a sample per report (networks.py)
-        if active is not None:
-            report["active_min"] = active
-        shared.queue.put(("stats", rank, frames, report))
-
-    while not stop_is_set():
-        granted = shared.budget.reserve(t_max)
+    while not shared.stop.is_set():
+        granted = shared.budget.reserve(learner.t_max)
         if granted == 0:
             break
+        rollout, frames_now = learner.collect_rollout(granted)
+        frames_after = learner.learn(rollout, frames_now, granted)
+        learner.end_update(frames_after)
+    learner.final_report()
+
+
+class ActorLearner:
+    """One actor-learner between rollouts: its env's game, theta', the method, the optimizer, the
+    rollout buffers and the statistics it has not reported yet."""
+
+    def __init__(self, rank: int, cfg, shared, env):
+        mcfg = cfg.method
+        self.rank, self.shared, self.env = rank, shared, env
+        seed = actor_seed(cfg.seed, rank)
+        torch.manual_seed(seed)
+        n_actions = action_size(env.action_space)
+        self.method = get_method(mcfg.name)(mcfg, n_actions, rank, cfg.seed)
+        self.local = build_network(type(self.method), mcfg, cfg.env, env.observation_space.shape, n_actions)
+        self.method.bind(self.local, shared.model)
+        self.shared_params = list(shared.model.parameters())
+        self.local_params = list(self.local.parameters())
+        self.optimizer = AsyncOptimizer(
+            mcfg.optimizer, self.shared_params, mcfg.rmsprop_alpha, mcfg.rmsprop_eps, shared.stats
+        )
+        self.skip = shared.frame_skip
+        self.horizon = lr_horizon(mcfg, shared.budget.total_steps * self.skip)
+        self.target_every = max(1, int(mcfg.target_interval_frames)) if shared.target is not None else 0
+        self.t_max = t_max = int(mcfg.t_max)
+        # an OmegaConf read costs 10-20 us: every key the loop uses is read here, once
+        self.max_grad_norm, self.lr0 = float(mcfg.max_grad_norm), float(mcfg.lr)
+        # a lost life ends the *learning* episode (no bootstrap past it, recurrent state reset)
+        # while the game, its score and the env go on (DQN-2015 protocol; env.terminal_on_life_loss)
+        self.life_terminal = bool(getattr(cfg.env, "terminal_on_life_loss", False))
+        self.obs, _ = env.reset(seed=seed)
+        # Rollout buffers, allocated once. The hot loop writes through numpy views (a numpy item
+        # store costs ~0.1 us, a torch one several us) and feeds the net pre-made batch-1 views.
+        self.obs_buf = torch.empty((t_max + 1, *self.obs.shape), dtype=torch.from_numpy(self.obs).dtype)
+        self.obs_np = self.obs_buf.numpy()
+        self.obs_in = [self.obs_buf[i : i + 1] for i in range(t_max + 1)]
+        self.act_buf = self.method.action_buffer(t_max)  # (t_max,) int64, or (t_max, action_dim) float32
+        self.act_np = self.act_buf.numpy()
+        self.rewards = [0.0] * t_max
+        self.state = self.local.initial_state()
+        self.score, self.length = 0.0, 0
+        self.game_over = self.life_lost = False  # how the last rollout ended
+        self.stat_sums, self.n_updates, self.last_report = {}, 0, time.monotonic()
+
+    def collect_rollout(self, granted: int):
+        """Sync theta' <- theta and act for up to `granted` steps (to the episode's end at most)
+        under no_grad; returns the rollout and the frame count T it acted at."""
+        local, method, env_step = self.local, self.method, self.env.step
+        obs_np, obs_in, act_np, rewards = self.obs_np, self.obs_in, self.act_np, self.rewards
+        act, life_terminal = method.act, self.life_terminal
         with torch.no_grad():
-            torch._foreach_copy_(local_params, shared_params)
+            torch._foreach_copy_(self.local_params, self.shared_params)
         local.record_rollout()  # the acting forwards' activations serve the loss's replay (networks.py)
-        frames_now = shared.budget.done * skip
+        frames_now = self.shared.budget.done * self.skip
+        obs, state, score = self.obs, self.state, self.score
         state0 = None if state is None else (state[0].detach(), state[1].detach())
         terminated = truncated = lost_life = False
+        pending = method.carried_action()  # an action the method chose in the last rollout's s_T
         t = 0
         with torch.no_grad():
             while t < granted:
                 obs_np[t] = obs
-                if pending_action is not None:
-                    a, pending_action = pending_action, None
+                if pending is not None:
+                    a, pending = pending, None
                 else:
                     out, _, state = local(obs_in[t], state)
                     a = act(out[0], frames_now)
@@ -160,55 +172,66 @@ def _loop(rank: int, cfg, shared, env) -> None:
                     lost_life = True
                 if terminated or truncated or lost_life:
                     break
-            length += t
             obs_np[t] = obs
-            if method.needs_next_action and not (terminated or lost_life):
-                out, _, _ = local(obs_in[t], state)
-                pending_action = act(out[0], frames_now)
-        rollout = Rollout(
-            obs=obs_buf[: t + 1],
-            actions=act_buf[:t],
-            rewards=rewards[:t],
-            terminated=bool(terminated or lost_life),
-            truncated=bool(truncated),
-            next_action=pending_action,
-            state0=state0,
-        )
-        loss, stats = method.loss(local, shared.target, rollout)
+            ended = terminated or lost_life
+            next_action = method.end_rollout(local, obs_in[t], state, frames_now, ended)
+        self.obs, self.state, self.score, self.length = obs, state, score, self.length + t
+        self.game_over, self.life_lost = terminated or truncated, lost_life
+        rollout = Rollout(obs=self.obs_buf[: t + 1], actions=self.act_buf[:t], rewards=rewards[:t],
+                          terminated=bool(ended), truncated=bool(truncated), next_action=next_action,
+                          state0=state0)
+        return rollout, frames_now
+
+    def learn(self, rollout: Rollout, frames_now: int, granted: int) -> int:
+        """loss = method.loss(theta', theta-, rollout); apply its clipped gradient to the shared
+        theta; count T; refresh theta- when due. Returns T after the update, in frames."""
+        shared, skip, t = self.shared, self.skip, len(rollout)
+        loss, stats = self.method.loss(self.local, shared.target, rollout)
         loss_value = loss.item()
         if not np.isfinite(loss_value):
             raise FloatingPointError(
-                f"non-finite loss ({loss_value}) in actor-learner {rank} at frame {frames_now}"
+                f"non-finite loss ({loss_value}) in actor-learner {self.rank} at frame {frames_now}"
             )
         # conv weight gradients come back channels-last (networks.py); make every gradient
         # contiguous so norms and updates see the same layout, and the same sums, as the params
-        grads = [g.contiguous() for g in torch.autograd.grad(loss, local_params)]
+        grads = [g.contiguous() for g in torch.autograd.grad(loss, self.local_params)]
         stats["grad_norm"] = norm = grad_norm(grads)
         stats["loss"] = loss_value / t
         # clipped to max_grad_norm inside the optimizer's pass (optim.py)
-        optimizer.step(grads, linear_lr(lr0, frames_now, horizon), grad_scale(norm, max_grad_norm))
+        self.optimizer.step(grads, linear_lr(self.lr0, frames_now, self.horizon),
+                            grad_scale(norm, self.max_grad_norm))
         before, after = shared.budget.commit(t, granted)
-        if shared.target is not None and target_refresh_due(before * skip, after * skip, target_every):
+        if shared.target is not None and target_refresh_due(before * skip, after * skip, self.target_every):
             with torch.no_grad():
-                torch._foreach_copy_(list(shared.target.parameters()), shared_params)
-
+                torch._foreach_copy_(list(shared.target.parameters()), self.shared_params)
         for k, v in stats.items():
-            stat_sums[k] = stat_sums.get(k, 0.0) + v
-        n_updates += 1
-        if terminated or truncated:
-            shared.queue.put(("episode", rank, after * skip, score, length))
-            obs, _ = env.reset()
-            state = local.initial_state()
-            pending_action = None  # at a truncation the drawn a' is never executed
-            method.new_episode()
-            score, length = 0.0, 0
-        elif lost_life:  # the learning episode ends here; the game goes on from where it is
-            state = local.initial_state()
+            self.stat_sums[k] = self.stat_sums.get(k, 0.0) + v
+        self.n_updates += 1
+        return after * skip
+
+    def end_update(self, frames: int) -> None:
+        """Start a new game after a game's end, a new learning episode after a lost life; report
+        the statistics every STATS_EVERY_S."""
+        if self.game_over:
+            self.shared.queue.put(("episode", self.rank, frames, self.score, self.length))
+            self.obs, _ = self.env.reset()
+            self.state = self.local.initial_state()
+            self.method.new_episode()
+            self.score, self.length = 0.0, 0
+        elif self.life_lost:  # the learning episode ends here; the game goes on from where it is
+            self.state = self.local.initial_state()
         now = time.monotonic()
-        if now - last_report > STATS_EVERY_S:
-            report_stats(after * skip)
-            stat_sums, n_updates, last_report = {}, 0, now
-        if 0 <= fail_at <= after * skip and rank == 0:
-            raise RuntimeError(f"injected failure at frame {after * skip} (fail_at_frames={fail_at})")
-    if n_updates:
-        report_stats(shared.budget.done * skip)
+        if now - self.last_report > STATS_EVERY_S:
+            self._report_stats(frames)
+            self.stat_sums, self.n_updates, self.last_report = {}, 0, now
+
+    def final_report(self) -> None:
+        if self.n_updates:
+            self._report_stats(self.shared.budget.done * self.skip)
+
+    def _report_stats(self, frames: int) -> None:
+        report = {k: v / self.n_updates for k, v in self.stat_sums.items()}
+        active = self.local.active_min()  # of the last rollout only: a sample per report (networks.py)
+        if active is not None:
+            report["active_min"] = active
+        self.shared.queue.put(("stats", self.rank, frames, report))

@@ -58,7 +58,6 @@ class Shared:
     start: Any  # Event: set by the trainer once every actor-learner is ready (a fair start)
     queue: Any  # actor-learner -> trainer messages
     frame_skip: int
-    first_frame_failure: int = -1  # testing aid (cfg.fail_at_frames)
 
 
 def share_network(net: Network) -> Network:
