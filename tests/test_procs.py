@@ -181,12 +181,12 @@ def test_group_and_alive_leave_out_zombies_and_other_groups(tmp_path):
 def test_job_workers_are_found_below_plain_processes_and_not_below_workers(tmp_path):
     """The command's launcher workers by their command lines: searched through processes that are
     not workers, never below a worker (the processes there are its job's)."""
-    from asyncrl import cli
+    from asyncrl import sweep
 
     tree = {"root": [["plain", []], ["submitit", ["submitit.core._submit"]]],
             "plain": [["loky", ["popen_loky_posix"]]], "loky": [["job", ["popen_loky_posix"]]]}
     root, pid = _start(tmp_path, tree)
     try:
-        assert sorted(cli._job_workers(pid["root"])) == sorted([pid["loky"], pid["submitit"]])
+        assert sorted(sweep.job_workers(pid["root"])) == sorted([pid["loky"], pid["submitit"]])
     finally:
         _kill(root)

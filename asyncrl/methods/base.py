@@ -55,6 +55,24 @@ class Method:
         self.rng = np.random.default_rng([seed, rank])
 
     @classmethod
+    def validate(cls, method_cfg, env_cfg) -> None:
+        """Refuse options this method cannot run with: a ValueError whose message is one line for
+        the user. Default: the env's action space is the kind the method takes (continuous_actions),
+        and an LSTM core only where the runtime carries no second network state (no theta-, no a')."""
+        from ..envs_continuous import CONTINUOUS_KINDS
+
+        name, game = method_cfg.name, env_cfg.game
+        continuous = env_cfg.kind in CONTINUOUS_KINDS
+        if continuous and not cls.continuous_actions:
+            raise ValueError(f"method '{name}' takes discrete actions; env '{game}' has continuous ones "
+                             "(use method=a3c_continuous)")
+        if cls.continuous_actions and not continuous:
+            raise ValueError(f"method '{name}' takes continuous actions; env '{game}' has discrete ones")
+        if method_cfg.lstm and (cls.needs_next_action or cls.uses_target_net):
+            # the paper's LSTM agent is A3C; a value-based target would need theta-'s own carried state
+            raise ValueError(f"method '{name}' does not support an LSTM core (method.lstm=true is for a3c only)")
+
+    @classmethod
     def build_network(cls, method_cfg, env_cfg, obs_shape, n_actions):
         """The network this method learns with (n_actions: the action dimension for a Box)."""
         return Network(

@@ -41,6 +41,17 @@ class ValueBased(Method):
     uses_target_net = True
     stat_keys = ("q_loss", "q_mean")
 
+    @classmethod
+    def validate(cls, method_cfg, env_cfg) -> None:
+        """The base checks, then the exploration options: a known `epsilon.resample`, and a
+        distribution of final eps (`epsilon.finals` with `epsilon.probs`)."""
+        super().validate(method_cfg, env_cfg)
+        eps = method_cfg.epsilon
+        if eps.get("resample", "per_run") not in EPS_RESAMPLE:
+            raise ValueError(f"unknown method.epsilon.resample '{eps.resample}' (valid: {', '.join(EPS_RESAMPLE)})")
+        if len(eps.finals) != len(eps.probs) or abs(sum(eps.probs) - 1) > 1e-6:
+            raise ValueError("method.epsilon.finals and .probs must have equal length and probs sum to 1")
+
     def __init__(self, cfg, n_actions, rank, seed):
         super().__init__(cfg, n_actions, rank, seed)
         self._finals, self._probs = list(cfg.epsilon.finals), list(cfg.epsilon.probs)
