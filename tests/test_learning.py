@@ -36,18 +36,25 @@ def _bar(method: str) -> int:
     return MAXIMUM if method == "a3c" else SOLVED
 
 
-def _run(tmp_path: Path, method: str, seed: int) -> list:
-    """One run of the real command, stopped once an evaluation reaches the method's bar; its
-    evaluations as (frames, mean), in order."""
+def _summary(tmp_path: Path, method: str, env: str, seed: int, bar: float, budget: int) -> dict:
+    """One run of the real command with 2 actor-learners, stopped once an evaluation reaches `bar`;
+    its summary.json."""
     res = subprocess.run(
-        [sys.executable, "-m", "asyncrl", f"method={method}", "env=cartpole", "threads=2", f"seed={seed}",
-         "results_root=runs", "logger.progress=false", f"stop_at_score={_bar(method)}"],
+        [sys.executable, "-m", "asyncrl", f"method={method}", f"env={env}", "threads=2", f"seed={seed}",
+         "results_root=runs", "logger.progress=false", f"stop_at_score={bar}"],
         cwd=tmp_path, capture_output=True, text=True, timeout=900,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert res.returncode == 0, res.stderr[-3000:]
-    s = json.loads((tmp_path / f"runs/{method}/cartpole/threads2-seed{seed}/summary.json").read_text())
-    assert s["status"] == "completed" and s["total_frames"] == BUDGET
+    s = json.loads((tmp_path / f"runs/{method}/{env}/threads2-seed{seed}/summary.json").read_text())
+    assert s["status"] == "completed" and s["total_frames"] == budget
+    return s
+
+
+def _run(tmp_path: Path, method: str, seed: int) -> list:
+    """One CartPole run, stopped once an evaluation reaches the method's bar; its evaluations as
+    (frames, mean), in order."""
+    s = _summary(tmp_path, method, "cartpole", seed, _bar(method), BUDGET)
     evals = [(e["frames"], e["mean"]) for e in s["evals"]]
     # every 25k frames, plus the final one: the whole budget's 8 when no evaluation reached the bar
     reached = max(m for _, m in evals) >= _bar(method)
@@ -88,15 +95,7 @@ CONTINUOUS_BAR, CONTINUOUS_BUDGET = 9.5, 50_000
 
 
 def _run_continuous(tmp_path: Path, seed: int) -> list:
-    res = subprocess.run(
-        [sys.executable, "-m", "asyncrl", "method=a3c_continuous", "env=toy_continuous", "threads=2", f"seed={seed}",
-         "results_root=runs", "logger.progress=false", f"stop_at_score={CONTINUOUS_BAR}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
-    s = json.loads((tmp_path / f"runs/a3c_continuous/toy_continuous/threads2-seed{seed}/summary.json").read_text())
-    assert s["status"] == "completed" and s["total_frames"] == CONTINUOUS_BUDGET
+    s = _summary(tmp_path, "a3c_continuous", "toy_continuous", seed, CONTINUOUS_BAR, CONTINUOUS_BUDGET)
     return [e["mean"] for e in s["evals"]]
 
 

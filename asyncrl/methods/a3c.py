@@ -2,7 +2,7 @@
 
 Pseudo-code -> code:
   "perform a_t according to pi(a_t|s_t; theta')"   -> A3C.act (sample the softmax policy)
-  "R = 0 for terminal s_t, V(s_t; theta'_v) else"  -> A3C.loss, bootstrap (a no-grad forward of s_T)
+  "R = 0 for terminal s_t, V(s_t; theta'_v) else"  -> bootstrap_value (a no-grad forward of s_T)
   "R <- r_i + gamma R"                             -> returns.n_step_returns
   "d theta += grad log pi(a_i|s_i)(R - V(s_i))"    -> policy_loss
   "d theta_v += d (R - V(s_i))^2 / d theta_v"      -> value_loss (weighted by value_loss_coef)
@@ -35,6 +35,21 @@ def value_loss(returns: torch.Tensor, values: torch.Tensor):
 def entropy(log_probs: torch.Tensor):
     """sum_i H(pi(.|s_i)) = -sum_i sum_a pi log pi."""
     return -(log_probs.exp() * log_probs).sum()
+
+
+def bootstrap_value(net, rollout, state) -> float:
+    """R's start: 0 after a terminal s_T, else V(s_T; theta'_v), only a target (no gradient);
+    `state` is the recurrent state after the rollout's replay."""
+    if rollout.terminated:
+        return 0.0
+    with torch.no_grad():
+        return net(rollout.obs[-1:], state)[1].item()
+
+
+def actor_critic_loss(pg, vl, ent, value_coef: float, beta: float, n: int):
+    """The total pg + value_coef * vl - beta * H, and its terms per step (the metrics)."""
+    total = pg + value_coef * vl - beta * ent
+    return total, {"policy_loss": pg.item() / n, "value_loss": vl.item() / n, "entropy": ent.item() / n}
 
 
 class A3C(Method):
@@ -71,10 +86,7 @@ class A3C(Method):
 
     def loss(self, net, target_net, rollout):
         logits, values, state = net.unroll(rollout.obs[:-1], rollout.state0)
-        bootstrap = 0.0
-        if not rollout.terminated:  # V(s_T; theta'_v) is only the bootstrap target: no gradient
-            with torch.no_grad():
-                bootstrap = net(rollout.obs[-1:], state)[1].item()
+        bootstrap = bootstrap_value(net, rollout, state)
         returns = n_step_returns(rollout.rewards, bootstrap, rollout.terminated, self._gamma)
         returns = torch.tensor(returns, dtype=values.dtype)
         log_probs = F.log_softmax(logits, -1)
@@ -82,10 +94,4 @@ class A3C(Method):
         pg = policy_loss(log_probs, rollout.actions, adv)
         vl = value_loss(returns, values)
         ent = entropy(log_probs)
-        total = pg + self._value_coef * vl - self._beta * ent
-        n = len(rollout)
-        return total, {
-            "policy_loss": pg.item() / n,
-            "value_loss": vl.item() / n,
-            "entropy": ent.item() / n,
-        }
+        return actor_critic_loss(pg, vl, ent, self._value_coef, self._beta, len(rollout))

@@ -3,8 +3,8 @@
 Algorithm S3 with a Gaussian policy, as the paper runs it on the physics tasks:
   "perform a_t according to pi(a_t|s_t; theta')"   -> act: a ~ N(mu, sigma^2 I), unclipped; the env
                                                       clips it to the action bounds (envs_continuous)
-  "R = 0 for terminal s_t, V(s_t; theta'_v) else"  -> loss: 0 at a termination; V(s_T) after a
-                                                      time-limit truncation (see below)
+  "R = 0 for terminal s_t, V(s_t; theta'_v) else"  -> a3c.bootstrap_value: 0 at a termination;
+                                                      V(s_T) after a time-limit truncation (see below)
   "R <- r_i + gamma R"                             -> returns.n_step_returns
   "d theta += grad log pi(a_i|s_i)(R - V(s_i))"    -> policy_loss, with gaussian_log_prob of the
                                                       sampled (unclipped) action a_i
@@ -36,7 +36,7 @@ import torch
 
 from ..networks_continuous import GaussianPolicyValueNet
 from ..returns import n_step_returns
-from .a3c import value_loss
+from .a3c import actor_critic_loss, bootstrap_value, value_loss
 from .base import Method
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -108,10 +108,7 @@ class A3CContinuous(Method):
     def loss(self, net, target_net, rollout):
         out, values, state = net.unroll(rollout.obs[:-1], rollout.state0)
         mu, variance = out[:, :-1], out[:, -1]
-        bootstrap = 0.0
-        if not rollout.terminated:  # V(s_T; theta'_v) is only the bootstrap target: no gradient
-            with torch.no_grad():
-                bootstrap = net(rollout.obs[-1:], state)[1].item()
+        bootstrap = bootstrap_value(net, rollout, state)  # 0 at a termination, V(s_T) after a truncation
         net.add_observations(rollout.obs[:-1])  # after the replay, which used the acting statistics
         rewards = [r * self._reward_scale for r in rollout.rewards]
         returns = torch.tensor(n_step_returns(rewards, bootstrap, rollout.terminated, self._gamma),
@@ -120,11 +117,6 @@ class A3CContinuous(Method):
         pg = policy_loss(log_probs, returns - values)
         vl = value_loss(returns, values)
         ent = gaussian_entropy(variance, mu.shape[1]).sum()
-        total = pg + self._value_coef * vl - self._beta * ent
-        n = len(rollout)
-        return total, {
-            "policy_loss": pg.item() / n,
-            "value_loss": vl.item() / n,
-            "entropy": ent.item() / n,
-            "sigma2": variance.detach().mean().item(),
-        }
+        total, stats = actor_critic_loss(pg, vl, ent, self._value_coef, self._beta, len(rollout))
+        stats["sigma2"] = variance.detach().mean().item()
+        return total, stats
