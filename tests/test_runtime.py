@@ -295,6 +295,21 @@ def test_the_loop_draws_epsilon_again_at_every_new_game(compose_cfg, tmp_path):
     assert set(draws["per_episode"]) == {0.1, 0.01, 0.5}
 
 
+@pytest.mark.parametrize("overrides,recorded", [
+    (("method=one_step_q",), "per_episode"),
+    (("method=one_step_q", "method.epsilon.resample=per_run"), "per_run"),
+    (("method=n_step_q", "method.name=tests.fakes:RecordingNStepQ"), "per_episode"),  # a user's value-based class
+    (("method=a3c", "method.epsilon.resample=per_episode"), None),  # A3C does not explore by eps
+])
+def test_the_summary_records_when_a_value_based_run_draws_epsilon(compose_cfg, tmp_path, overrides, recorded):
+    """summary.json epsilon_resample: the value-based methods' method.epsilon.resample; absent from
+    the summary of a method that does not explore by eps, whatever its config holds."""
+    _, s = train(compose_cfg, tmp_path, "runtime=thread", "threads=1", "total_frames=60", *overrides)
+    assert s["status"] == "completed", s.get("error")
+    assert results.read_json(tmp_path / "summary.json").get("epsilon_resample", None) == recorded
+    assert ("epsilon_resample" in s) == (recorded is not None)
+
+
 def test_sarsa_executes_the_next_action_it_bootstrapped_from(compose_cfg, tmp_path):
     """SARSA's a' is drawn in s_T, handed to the loss, and executed first in the next rollout, without
     a new draw; at a time limit it is handed to the loss but never executed (the game restarts)."""
