@@ -22,6 +22,7 @@ One module per job, in the order the data flows:
 - :mod:`.atari_runs`: Atari runs one by one, how far their evaluations got and when;
 - :mod:`.atari5`: A3C FF on the paper's five games beside the paper's and pfrl's scores;
 - :mod:`.lr_sweep`: learning-rate sweeps, finished or not (Fig. 2);
+- :mod:`.schedules`: schedule A/Bs, runs of one setting that differ in their learning-rate horizon or eps draw;
 - :mod:`.scores`: human-normalized (Table 1) and raw (Table S3) scores;
 - :mod:`.markdown`: labels, Markdown and the CSV + Markdown files.
 
@@ -47,8 +48,12 @@ from .reference import (PAPER_LABELS, PAPER_TABLE1, PAPER_TABLE2, REFERENCES, pa
                         reference_scores)
 from .runs import (
     EPISODE_COLUMNS, SUMMARY_COLUMNS, _read_episodes, completed_runs, excluded_runs, load_episodes,
-    load_runs, moving_average, protocol_label, SHARED_LOAD, code_versions, free_cores, host_count, shared_hours,
+    load_runs, moving_average, protocol_label, SHARED_LOAD, code_versions, free_cores, host_count, run_config,
+    shared_hours,
 )
+from .schedules import (EPSILON_METHODS, EVAL_INTERVAL, SCHEDULE_GROUP, SCHEDULE_KEYS, epsilon_draw,
+                        evaluation_interval, evaluations_at, schedule_ab, schedule_groups, schedule_markdown,
+                        setting_label)
 from .scores import (
     LIFE_NOT_TERMINAL, final_scores, hns, hns_per_game, human_normalized_table, paper_table1,
     raw_scores_table, scores_by_method, table1,

@@ -10,14 +10,15 @@ from typing import Optional
 
 import numpy as np
 import pandas as pd
+import yaml
 
 EPISODE_COLUMNS = ["frames", "wall_time_s", "actor", "score", "length"]
 
 # The summary fields every table relies on; a summary missing one still loads (as NaN).
 SUMMARY_COLUMNS = [
     "method", "env", "threads", "seed", "runtime", "status", "cores", "total_frames", "lr_anneal_frames",
-    "frames", "wall_time_s", "frames_per_s", "final_score", "lr", "network", "frame_skip", "eval_protocol",
-    "terminal_on_life_loss", "evals", "run_dir",
+    "epsilon_resample", "frames", "wall_time_s", "frames_per_s", "final_score", "lr", "network", "frame_skip",
+    "eval_protocol", "terminal_on_life_loss", "evals", "run_dir",
 ]
 
 _INT_COLUMNS = ["threads", "seed", "cores", "total_frames", "lr_anneal_frames", "frames", "frame_skip"]
@@ -76,6 +77,16 @@ def excluded_runs(runs: pd.DataFrame) -> pd.DataFrame:
     running, unreadable, ...), with how far each got (``frames`` of ``total_frames``)."""
     cols = ["method", "env", "threads", "seed", "runtime", "status", "frames", "total_frames", "run_dir"]
     return runs.loc[runs["status"] != "completed", cols].reset_index(drop=True)
+
+
+def run_config(run_dir: str | Path) -> dict:
+    """A run's resolved config (``config.yaml`` beside its summary) as plain dicts; {} when the file
+    is missing or cannot be parsed."""
+    try:
+        config = yaml.safe_load((Path(run_dir) / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    return config if isinstance(config, dict) else {}
 
 
 def load_episodes(run_dir: str | Path) -> pd.DataFrame:
