@@ -41,7 +41,8 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
                  eval_policy: str | None = None, sweep_k: int = T.LR_SWEEP_WINDOW,
                  atari5_setting: dict | None = None) -> tuple[list[Path], dict]:
     """Write every table; return the written paths and the intermediate frames the figures reuse
-    (``atari5``: the runs of the five-game table, empty when it was not written)."""
+    (``atari5``: the runs of the five-game table, ``schedules``: the schedule A/B table; each empty
+    when it was not written)."""
     tables_dir = out / "tables"
     done = T.completed_runs(runs)
     atari = done[done["env"].isin(T.reference_scores().index)]  # the protocol label of the Atari runs
@@ -57,12 +58,14 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
     written += _write_atari_runs_table(runs, tables_dir, eval_policy)
     atari5_written, atari5 = _write_atari5_table(runs, tables_dir, atari5_setting)
     written += atari5_written
+    schedule_written, schedules = _write_schedule_table(runs, tables_dir, k, used, eval_policy)
+    written += schedule_written
     written += T.write_table(T.excluded_runs(runs), tables_dir, "excluded_runs",
                              "Runs left out of every table", notes=[
         "Any status other than 'completed' (failed, interrupted, running, unreadable summary).",
     ])
     return written, {"done": done, "speedup": speedup, "comparison": comparison, "thresholds": used,
-                     "sweep": sweep, "per_run": per_run, "atari5": atari5}
+                     "sweep": sweep, "per_run": per_run, "atari5": atari5, "schedules": schedules}
 
 
 def _write_score_tables(runs: pd.DataFrame, tables_dir: Path, protocol: str) -> list[Path]:
@@ -297,6 +300,36 @@ def _atari5_notes(setting: dict) -> list[str]:
         "frames, its evaluations as markers, the no-op random score dotted); per game, "
         "figures/a3c_<game>_score_vs_frames.png and _score_vs_time.png (every A3C run of the game).",
     ]
+
+
+def _write_schedule_table(runs: pd.DataFrame, tables_dir: Path, k: int, used: dict,
+                          eval_policy: str | None) -> tuple[list[Path], pd.DataFrame]:
+    """schedule_ab: runs of one setting that differ in their schedule; not written while no group
+    holds two schedules. Returns the paths and the table (for the figures)."""
+    table = T.schedule_ab(runs, k=k, thresholds=used, policy=eval_policy)
+    if table.empty:
+        return [], table
+    return T.write_table(table.drop(columns=["evals_at"]), tables_dir, "schedule_ab",
+                         "Schedule A/Bs: the learning-rate horizon and the ε draw, all else equal",
+                         body=T.schedule_markdown(table), notes=[
+        "One section per group of completed runs with the same method, game, thread count, seed, runtime, frame "
+        "budget, lost-life setting and learning rate that holds two or more schedules; one row per run. A schedule "
+        "is the learning-rate horizon (the rate anneals linearly to 0 there; '= budget': at the run's own "
+        "total_frames, so a shorter horizon is a faster anneal) and, for the value-based methods, when each "
+        "actor-learner draws its final ε: once per run, or again at every new game (per episode).",
+        "eval xM: the mean of the run's own evaluation whose frames round to x million (the nearest multiple of the "
+        "run's evaluation interval); of two that round alike (the last periodic one and the final one at the "
+        "budget) the later. Final evaluation: the latest evaluate.py entry with >= "
+        f"{T.FINAL_EVAL_EPISODES} games" + (f" and policy '{eval_policy}'" if eval_policy else "")
+        + ", else the run's own last.",
+        f"frames to MA ≥ threshold: frames at the first training game where the mean score of the last {k} games "
+        "reaches the game's threshold (thresholds: " + (", ".join(f"{g} {v:g}" for g, v in sorted(used.items()))
+                                                        or "none") + "; --threshold GAME=SCORE).",
+        SHARED_NOTE,
+        "Figures: figures/schedule_ab_<method>_<game>_threads<n>_<budget>_seed<s>_lr<lr>[_lost_life_terminal].png, "
+        "one per group: each run's training-score moving average vs frames and vs training hours, one colour per "
+        "schedule, its evaluations as markers with ± 1 std bars.",
+    ]), table
 
 
 def _fmt_lr(lr) -> str:
@@ -632,6 +665,52 @@ def plot_lr_sweep(sweep: pd.DataFrame, fig_dir: Path, k: int, thresholds: dict |
     return written
 
 
+def schedule_figure_stem(g: dict) -> str:
+    """File-name stem of one schedule A/B figure (a group of T.SCHEDULE_GROUP):
+    schedule_ab_<method>_<game>_threads<n>_<budget>_seed<s>_lr<lr>[_lost_life_terminal][_<runtime>],
+    the runtime where it is not the process one."""
+    stem = (f"schedule_ab_{g['method']}_{g['env']}_threads{int(g['threads'])}_{T.frames_label(g['total_frames'])}"
+            f"_seed{int(g['seed'])}_lr{g['lr']:g}")
+    return stem + ("_lost_life_terminal" if g["terminal_on_life_loss"] else "") + (
+        "" if g["runtime"] == "process" else f"_{g['runtime']}")
+
+
+def plot_schedules(table: pd.DataFrame, fig_dir: Path, k: int, thresholds: dict | None = None) -> list[Path]:
+    """One figure per schedule A/B (T.schedule_ab): each run's training-score moving average vs
+    frames (left) and vs training hours (right), one colour per schedule, and the evaluations of the
+    table as white markers with +- 1 std bars; the game's threshold dotted."""
+    thresholds = T.SCORE_THRESHOLDS if thresholds is None else thresholds
+    written = []
+    for key, group in table.groupby(T.SCHEDULE_GROUP, sort=True, dropna=False):
+        g = dict(zip(T.SCHEDULE_GROUP, key))
+        runs = group.to_dict("records")
+        episodes = [T.load_episodes(r["run_dir"]) for r in runs]
+        window = curve_window(episodes, k)
+        colors = {s: f"C{i}" for i, s in enumerate(dict.fromkeys(group["setting"]))}
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+        for ax, (x, xlabel, scale) in zip(axes, [(0, "frames (millions)", 1e-6), (1, "training time (hours)", 1 / 3600)]):
+            labelled = set()
+            for run, curve in zip(runs, (T.moving_average(e, window) for e in episodes)):
+                color, setting = colors[run["setting"]], run["setting"]
+                ax.plot(curve[["frames", "wall_time_s"][x]] * scale, curve["score_ma"], color=color, lw=1.2,
+                        label=None if setting in labelled else setting)
+                at = np.array(run["evals_at"], dtype=float).reshape(-1, 4)  # frames, seconds, mean, std
+                ax.errorbar(at[:, x] * scale, at[:, 2], yerr=at[:, 3], fmt="o", ms=5, mfc="white", mec=color,
+                            ecolor=color, mew=1.2, capsize=3, zorder=3,
+                            label=None if setting in labelled else f"{setting}: evaluations (mean ± std)")
+                labelled.add(setting)
+            if g["env"] in thresholds:
+                ax.axhline(thresholds[g["env"]], color="gray", ls=":", lw=1, label=f"threshold {thresholds[g['env']]:g}")
+            ax.set(xlabel=xlabel)
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel(_score_label(window))
+        axes[0].legend(fontsize=7)
+        subject = f"{g['method']} on {g['env']}, seed {g['seed']}, lr {g['lr']:g}"
+        fig.suptitle(T.group_heading(subject, g, runtime=True).removeprefix("## "), fontsize=10)
+        written.append(_save(fig, fig_dir / f"{schedule_figure_stem(g)}.png"))
+    return written
+
+
 def _threshold(text: str) -> tuple[str, float]:
     """argparse type of --threshold: "pong=-15" -> ("pong", -15.0)."""
     game, sep, value = text.partition("=")
@@ -695,7 +774,8 @@ def main(argv: list[str] | None = None) -> int:
         + plot_lr(frames["done"], fig_dir) + plot_methods(runs, fig_dir, args.k, thresholds) \
         + plot_lr_sweep(frames["sweep"], fig_dir, args.sweep_k, thresholds) \
         + plot_data_efficiency(frames["per_run"], fig_dir, args.k) \
-        + plot_atari5(frames["atari5"], fig_dir, args.k)
+        + plot_atari5(frames["atari5"], fig_dir, args.k) \
+        + plot_schedules(frames["schedules"], fig_dir, args.k, thresholds)
 
     excluded = len(runs) - len(frames["done"])
     print(f"{len(runs)} runs read ({len(frames['done'])} completed, {excluded} excluded)")
