@@ -196,11 +196,15 @@ def test_the_schedule_figure_draws_each_setting_with_its_evaluations(tmp_path, m
     assert mt.plot_schedules(T.schedule_ab(T.load_runs(tmp_path / "none")), tmp_path, K) == []
 
 
-def test_make_tables_writes_the_schedule_table_only_with_a_group(tmp_path):
-    runs, out = tmp_path / "runs", tmp_path / "out"
-    build_schedule_runs(runs)
-    result = run_script("--runs", str(runs), "--out", str(out), "--k", str(K), cwd=tmp_path)
+def _make_tables(runs: Path, out: Path) -> None:
+    result = run_script("--runs", str(runs), "--out", str(out), "--k", str(K), cwd=out.parent)
     assert result.returncode == 0, result.stderr
+
+
+def test_make_tables_writes_the_schedule_table_only_with_a_group(tmp_path):
+    out = tmp_path / "out"
+    build_schedule_runs(tmp_path / "runs")
+    _make_tables(tmp_path / "runs", out)
     table = pd.read_csv(out / "tables" / "schedule_ab.csv")
     assert len(table) == 5 and "evals_at" not in table.columns
     assert table["setting"].tolist()[:2] == ["LR horizon 20M (= budget)", "LR horizon 320M"]
@@ -212,6 +216,5 @@ def test_make_tables_writes_the_schedule_table_only_with_a_group(tmp_path):
     alone = tmp_path / "alone"
     make_run(alone, "a3c", "pong", 2, 0, [(1, -21)], **OLD)
     other = tmp_path / "other"
-    result = run_script("--runs", str(alone), "--out", str(other), "--k", str(K), cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    _make_tables(alone, other)
     assert not list((other / "tables").glob("schedule_ab*")) and not list((other / "figures").glob("schedule_ab*"))
