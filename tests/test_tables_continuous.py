@@ -228,7 +228,7 @@ def _random_scores_module():
 
 def test_random_scores_sum_each_episodes_raw_rewards_from_a_fixed_seed():
     """InvertedPendulum-v5 pays +1 a step while the pole is up (0 on the step it falls): a random
-    policy's returns, episode by episode from one seed, against the same episodes summed by hand."""
+    policy's returns, episode by episode from one seed, against the same episodes summed step by step."""
     random_scores = _random_scores_module()
     from asyncrl.envs import make_env
 
