@@ -129,9 +129,10 @@ def atari_games() -> list[str]:
 
 
 def bench_env(cfg: Any, steps: int = 5000) -> float:
-    """Agent steps per second with uniformly random actions (resets included)."""
+    """Agent steps per second with uniformly random actions (resets included): drawn from the
+    action space, seeded by make_env, so a Box (continuous control) works as a Discrete does."""
     env = make_env(cfg, seed=0)
-    actions = np.random.default_rng(0).integers(env.action_space.n, size=steps).tolist()
+    actions = [env.action_space.sample() for _ in range(steps)]
     try:
         env.reset()
         start = time.perf_counter()

@@ -2,7 +2,7 @@
 
     python scripts/make_tables.py [--runs results/runs] [--out results] [--k 10] [--sweep-k 100] [--fraction 1.0]
         [--bench results/bench] [--bench-max-other-load 0.15] [--bench-max-load 1.0] [--threshold pong=-15 ...] [--eval-policy sampled]
-        [--atari5-threads 2] [--atari5-lr-horizon 320000000]
+        [--atari5-threads 2] [--atari5-lr-horizon 320000000] [--continuous-threads 2]
 
 Reads every run below --runs (any directory holding a summary.json) and every benchmark CSV
 below --bench (throughput.csv from tools/bench.py), and writes OUT/tables/*.{csv,md} and
@@ -39,10 +39,12 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
                  bench_max_load: float = T.BENCH_MAX_LOAD, thresholds: dict | None = None,
                  bench_max_other_load: float = T.BENCH_MAX_OTHER_LOAD,
                  eval_policy: str | None = None, sweep_k: int = T.LR_SWEEP_WINDOW,
-                 atari5_setting: dict | None = None) -> tuple[list[Path], dict]:
+                 atari5_setting: dict | None = None,
+                 continuous_threads: int = T.CONTINUOUS_THREADS) -> tuple[list[Path], dict]:
     """Write every table; return the written paths and the intermediate frames the figures reuse
-    (``atari5``: the runs of the five-game table, ``schedules``: the schedule A/B table; each empty
-    when it was not written)."""
+    (``atari5``: the runs of the five-game table, ``schedules``: the schedule A/B table, each empty
+    when it was not written; ``curves`` and ``continuous_lr``: the continuous-control curves and
+    learning-rate sweep, empty without runs)."""
     tables_dir = out / "tables"
     done = T.completed_runs(runs)
     atari = done[done["env"].isin(T.reference_scores().index)]  # the protocol label of the Atari runs
@@ -53,19 +55,27 @@ def write_tables(runs: pd.DataFrame, out: Path, k: int, fraction: float, bench: 
     comparison = T.methods_comparison(runs, k=k, thresholds=thresholds, policy=eval_policy)
     used = thresholds if thresholds is not None else T.SCORE_THRESHOLDS
     written += _write_methods_table(comparison, tables_dir, k, used, eval_policy)
-    sweep = T.lr_sweep(runs, k=sweep_k, thresholds=used)
+    # a continuous-control task's learning-rate sweep has its own table (mujoco_lr): evaluations, not training games
+    sweep = T.lr_sweep(_without_continuous(runs), k=sweep_k, thresholds=used)
     written += _write_lr_sweep_table(sweep, tables_dir, sweep_k)
     written += _write_atari_runs_table(runs, tables_dir, eval_policy)
     atari5_written, atari5 = _write_atari5_table(runs, tables_dir, atari5_setting)
     written += atari5_written
     schedule_written, schedules = _write_schedule_table(runs, tables_dir, k, used, eval_policy)
     written += schedule_written
+    continuous_written, continuous = _write_continuous_tables(runs, tables_dir, continuous_threads)
+    written += continuous_written
     written += T.write_table(T.excluded_runs(runs), tables_dir, "excluded_runs",
                              "Runs left out of every table", notes=[
         "Any status other than 'completed' (failed, interrupted, running, unreadable summary).",
     ])
     return written, {"done": done, "speedup": speedup, "comparison": comparison, "thresholds": used,
-                     "sweep": sweep, "per_run": per_run, "atari5": atari5, "schedules": schedules}
+                     "sweep": sweep, "per_run": per_run, "atari5": atari5, "schedules": schedules, **continuous}
+
+
+def _without_continuous(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs on anything but a continuous-control task (those have tables of their own)."""
+    return runs[~runs["env"].isin(T.continuous_tasks())] if len(runs) else runs
 
 
 def _write_score_tables(runs: pd.DataFrame, tables_dir: Path, protocol: str) -> list[Path]:
@@ -330,6 +340,59 @@ def _write_schedule_table(runs: pd.DataFrame, tables_dir: Path, k: int, used: di
         "one per group: each run's training-score moving average vs frames and vs training hours, one colour per "
         "schedule, its evaluations as markers with ± 1 std bars.",
     ]), table
+def _write_continuous_tables(runs: pd.DataFrame, tables_dir: Path, threads: int) -> tuple[list[Path], dict]:
+    """mujoco (the tasks beside a random policy and a reference), mujoco_curves (their evaluations by
+    steps and hours) and mujoco_lr (a learning-rate sweep on a task): each written only when it has
+    runs. Returns the paths and the frames of the figures (``curves``, ``continuous_lr``)."""
+    written: list[Path] = []
+    table = T.continuous_table(runs, threads)
+    curves = T.continuous_curves(runs, threads)
+    if len(table):
+        written += T.write_table(table, tables_dir, "mujoco", "Continuous control (paper section 5.3): final "
+                                 "evaluations beside a random policy and a published reference",
+                                 body=T.continuous_markdown(table), notes=_continuous_notes(threads))
+        written += T.write_table(curves, tables_dir, "mujoco_curves", "Continuous control: evaluations by steps and "
+                                 "training hours (paper Fig. S8)", body=T.to_markdown(curves, ".3f"), notes=[
+            "One row per evaluation of the runs in mujoco.md (10 episodes each way unless 'episodes' says otherwise): "
+            "mean/std with the mean action μ, sampled_mean/sampled_std with actions drawn from the policy; frames are "
+            "environment steps, hours the training time of the evaluation's snapshot; final: the run's final "
+            "evaluation. Figure: figures/mujoco_curves.png."])
+    lr_table = T.continuous_lr_table(runs)
+    if len(lr_table):
+        summary = T.continuous_lr_summary(lr_table)
+        written += T.write_table(lr_table, tables_dir, "mujoco_lr", "Continuous control: score against initial "
+                                 "learning rate (paper Fig. S7)", body=T.continuous_lr_markdown(lr_table, summary),
+                                 notes=_continuous_lr_notes())
+    return written, {"continuous": table, "curves": curves, "continuous_lr": lr_table}
+
+
+def _continuous_notes(threads: int) -> list[str]:
+    return [
+        f"Per continuous-control task, its completed runs with {threads} actor-learners (--continuous-threads) at the "
+        "largest step budget any such run of the task has; a learning-rate sweep's shorter runs are in mujoco_lr.",
+        "Steps are environment steps (frame skip 1). Evaluations play whole episodes with the mean action μ; "
+        "'sampled actions' is the same evaluation's score with actions drawn from the policy. The final "
+        "evaluation is the run's last; a run that ended at stop_at_score trained on while that evaluation "
+        "played, so it trained more steps than the evaluation's snapshot had.",
+        "'training hours' is training wall time. " + SHARED_NOTE,
+        "Random policy: uniformly random actions in the task's bounds, whole episodes through asyncrl's env "
+        "(tools/random_scores.py; asyncrl/data/mujoco_reference_scores.csv).",
+        "Published reference: another algorithm's published result at its own budget and on the task version its "
+        "source used (the paper gives no MuJoCo numbers, only figures); its source is the reference_source column of asyncrl/data/mujoco_reference_scores.csv.",
+        "Curves: mujoco_curves.md and figures/mujoco_curves.png.",
+    ]
+
+
+def _continuous_lr_notes() -> list[str]:
+    return [
+        "One section per group of runs on a continuous-control task that differ only in the learning rate and seed "
+        f"(at least {T.LR_MIN_RATES} rates; any status): conf/experiment/mujoco_lr.yaml draws each run's initial rate "
+        "from LogUniform(1e-5, 1e-1) by its seed, as the paper's Fig. S7 did, and anneals it to 0 at the budget.",
+        "Evaluations play whole episodes with the mean action μ (the sampled actions' score of the last one beside "
+        "it). The last evaluation is the final one once the run completed; the summary counts completed runs only. "
+        "Targets: " + ", ".join(f"{t} {v:g}" for t, v in sorted(T.LR_TARGETS.items())) + ".",
+        "Figure: figures/mujoco_lr_scatter.png (final evaluation against the initial learning rate, log scale).",
+    ]
 
 
 def _fmt_lr(lr) -> str:
@@ -709,6 +772,59 @@ def plot_schedules(table: pd.DataFrame, fig_dir: Path, k: int, thresholds: dict 
         fig.suptitle(T.group_heading(subject, g, runtime=True).removeprefix("## "), fontsize=10)
         written.append(_save(fig, fig_dir / f"{schedule_figure_stem(g)}.png"))
     return written
+def plot_continuous_curves(curves: pd.DataFrame, fig_dir: Path) -> list[Path]:
+    """Paper Fig. S8: per continuous-control task a column of two panels, the evaluation score with
+    the mean action μ against environment steps (top) and training hours (bottom), one colour per
+    seed; the sampled actions' score dotted, the random policy's score dotted grey, the published
+    reference dashed grey (labelled with its algorithm and budget). Nothing without curves."""
+    if curves.empty:
+        return []
+    refs = T.continuous_references()
+    tasks = list(dict.fromkeys(curves["task"]))
+    fig, axes = plt.subplots(2, len(tasks), figsize=(4.2 * len(tasks), 6.4), squeeze=False)
+    for col, task in enumerate(tasks):
+        ref, rows = refs.loc[task], curves[curves["task"] == task]
+        for ax, x, scale, xlabel in [(axes[0, col], "frames", 1e-6, "environment steps (millions)"),
+                                     (axes[1, col], "hours", 1.0, "training hours")]:
+            for i, (seed, run) in enumerate(rows.groupby("seed")):
+                ax.plot(run[x] * scale, run["mean"], "o-", color=f"C{i}", ms=3, lw=1.2, label=f"seed {seed}: mean action μ")
+                ax.plot(run[x] * scale, run["sampled_mean"], ":", color=f"C{i}", lw=1, label=f"seed {seed}: sampled actions")
+            if pd.notna(ref["random"]):
+                ax.axhline(ref["random"], color="gray", ls=":", lw=1, label="random policy")
+            if pd.notna(ref["reference"]):
+                ax.axhline(ref["reference"], color="gray", ls="--", lw=1,
+                           label=f"{ref['reference_algorithm']}, {ref['reference_budget']} (published)")
+            ax.set(xlabel=xlabel, ylabel="evaluation score", title=ref["gym_id"])
+            ax.grid(alpha=0.3)
+        axes[0, col].legend(fontsize=7)
+    fig.suptitle("A3C, continuous control: evaluation score by steps and by training hours")
+    return [_save(fig, fig_dir / "mujoco_curves.png")]
+
+
+def plot_continuous_lr(table: pd.DataFrame, fig_dir: Path) -> list[Path]:
+    """Paper Fig. S7: per learning-rate sweep on a continuous-control task (one panel each), each
+    run's final evaluation (mean action μ) against its initial learning rate, log scale; the first
+    evaluation of every run as a hollow marker, the task's target dotted. Nothing without a sweep."""
+    if table.empty:
+        return []
+    groups = list(table.groupby(T.LR_SWEEP_GROUP, sort=True, dropna=False))
+    fig, axes = plt.subplots(1, len(groups), figsize=(6.5 * len(groups), 4.4), squeeze=False)
+    for ax, (key, group) in zip(axes[0], groups):
+        g = dict(zip(T.LR_SWEEP_GROUP, key))
+        final = group[group["final"]]
+        first_at = T.steps_label(group["first_eval_frames"].median())
+        ax.scatter(group["lr"], group["first_eval"], s=22, facecolors="none", edgecolors="C1",
+                   label=f"first evaluation (~{first_at} steps)")
+        ax.scatter(final["lr"], final["last_eval"], s=22, color="C0",
+                   label=f"final evaluation ({T.steps_label(g['total_frames'])} steps)")
+        if pd.notna(group["target"].iloc[0]):
+            ax.axhline(group["target"].iloc[0], color="gray", ls=":", lw=1, label=f"target {group['target'].iloc[0]:g}")
+        ax.set(xscale="log", xlabel="initial learning rate", ylabel="evaluation score (mean action μ)",
+               title=f"{g['method']} on {g['env']}: {len(final)} of {len(group)} runs completed")
+        ax.title.set_fontsize(10)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    return [_save(fig, fig_dir / "mujoco_lr_scatter.png")]
 
 
 def _threshold(text: str) -> tuple[str, float]:
@@ -750,6 +866,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="actor-learners of the runs the five-game table (atari5) shows")
     parser.add_argument("--atari5-lr-horizon", type=int, default=T.ATARI5_SETTING["lr_anneal_frames"],
                         help="learning-rate horizon (frames) of the runs the five-game table shows")
+    parser.add_argument("--continuous-threads", type=int, default=T.CONTINUOUS_THREADS,
+                        help="actor-learners of the runs the continuous-control table (mujoco) shows")
     return parser
 
 
@@ -766,16 +884,18 @@ def main(argv: list[str] | None = None) -> int:
                                    bench_max_load=args.bench_max_load, thresholds=thresholds,
                                    bench_max_other_load=args.bench_max_other_load,
                                    eval_policy=None if args.eval_policy == "any" else args.eval_policy,
-                                   sweep_k=args.sweep_k, atari5_setting=atari5)
+                                   sweep_k=args.sweep_k, atari5_setting=atari5,
+                                   continuous_threads=args.continuous_threads)
 
     fig_dir = args.out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     figures = plot_curves(frames["done"], fig_dir, args.k) + plot_speedup(frames["speedup"], fig_dir) \
-        + plot_lr(frames["done"], fig_dir) + plot_methods(runs, fig_dir, args.k, thresholds) \
+        + plot_lr(_without_continuous(frames["done"]), fig_dir) + plot_methods(runs, fig_dir, args.k, thresholds) \
         + plot_lr_sweep(frames["sweep"], fig_dir, args.sweep_k, thresholds) \
         + plot_data_efficiency(frames["per_run"], fig_dir, args.k) \
         + plot_atari5(frames["atari5"], fig_dir, args.k) \
-        + plot_schedules(frames["schedules"], fig_dir, args.k, thresholds)
+        + plot_schedules(frames["schedules"], fig_dir, args.k, thresholds) \
+        + plot_continuous_curves(frames["curves"], fig_dir) + plot_continuous_lr(frames["continuous_lr"], fig_dir)
 
     excluded = len(runs) - len(frames["done"])
     print(f"{len(runs)} runs read ({len(frames['done'])} completed, {excluded} excluded)")
@@ -783,6 +903,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"atari5 (the five-game table and its overview figure): not written, no completed A3C FF run of "
               f"{', '.join(T.FIVE_GAMES)} with {atari5['threads']} actor-learners and LR horizon "
               f"{T.frames_label(atari5['lr_anneal_frames'])}, lost life terminal")
+    if frames["continuous"].empty:
+        print(f"mujoco (the continuous-control table, its curves and figure): not written, no completed run on a "
+              f"continuous-control task with {args.continuous_threads} actor-learners")
+    if frames["continuous_lr"].empty:
+        print(f"mujoco_lr (the continuous-control learning-rate table and scatter): not written, no group of runs on "
+              f"a continuous-control task with {T.LR_MIN_RATES} or more learning rates")
     print(f"wrote {len(written)} table files to {args.out / 'tables'}")
     print(f"wrote {len(figures)} figures to {fig_dir}")
     return 0

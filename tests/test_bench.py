@@ -318,6 +318,32 @@ def test_build_configs():
     assert ("thread", "a3c+eval", 1) not in keys and len(keys) == 6 + 2 + 4
 
 
+def test_the_continuous_preset_runs_a3c_continuous_with_1_and_2_actor_learners():
+    a = SimpleNamespace(preset="continuous", methods=["a3c"], threads=[4], runtime=["thread"], with_eval=True)
+    cfgs = bench.build_configs(a, PEER)
+    assert [c.key for c in cfgs] == [("process", "a3c_continuous", 1), ("process", "a3c_continuous", 2)]
+    assert all(c.cli_method == "a3c_continuous" and c.overrides == () for c in cfgs)
+
+
+@pytest.mark.parametrize("two,ratio,verdict", [(950.0, "1.90x", "met"), (940.0, "1.88x", "not met")])
+def test_the_continuous_scaling_is_2_over_1_against_its_goal(tmp_path, two, ratio, verdict):
+    """a3c_continuous, process runtime: agent steps/s per actor-learner and 2 / 1 against 1.9x."""
+    rows = [row("a3c_continuous", "process", 1, 500.0), row("a3c_continuous", "process", 2, two),
+            row("a3c_continuous", "thread", 1, 900.0)]  # another runtime's row is not the baseline
+    value, text = bench.continuous_scaling(rows, "half_cheetah")
+    assert value == pytest.approx(two / 500.0)
+    assert text == (f"`a3c_continuous` (half_cheetah; one update per whole episode): agent steps/s per actor-learner "
+                    f"500 with 1, {two / 2:,.0f} with 2; 2 ÷ 1 = {ratio} (goal ≥ 1.9x: {verdict}).")
+    args = _args(tmp_path, preset="continuous", env="half_cheetah", frames=120_000)
+    measured = bench.summarize({bench.ours("process", "a3c_continuous", 1): [_run(500.0)],
+                                bench.ours("process", "a3c_continuous", 2): [_run(two)]}, args, "2026-12-10 12:00 UTC")
+    assert text in bench.markdown(measured, args, "2026-12-10 12:00 UTC")
+    assert bench.continuous_scaling(rows[:1], "half_cheetah")[0] is None
+    assert "(goal ≥ 1.9x: not measured)" in bench.continuous_scaling(rows[:1], "half_cheetah")[1]
+    atari = bench.summarize({bench.ours("process", "a3c", 1): [_run(1000.0)]}, _args(tmp_path), "2026-12-10 12:00 UTC")
+    assert "a3c_continuous" not in bench.markdown(atari, _args(tmp_path), "2026-12-10 12:00 UTC")
+
+
 def test_steady_window_leaves_out_start_up_and_shutdown(tmp_path):
     # rows every 2 s from the common start; the final row (all 24,000 frames) is written after the
     # actor-learners were joined, 3 s after the last periodic row

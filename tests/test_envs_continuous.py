@@ -123,3 +123,12 @@ def test_the_discrete_path_never_imports_the_physics_packages():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[]"
+
+
+def test_bench_env_draws_random_actions_from_a_box_too(compose_cfg):
+    """envs.bench_env plays uniformly random actions of the env's own action space: a Box task runs
+    as a Discrete one does (steps per second, > 0)."""
+    from asyncrl.envs import bench_env
+
+    assert bench_env(compose_cfg("env=toy_continuous", "method=a3c_continuous").env, steps=50) > 0
+    assert bench_env(compose_cfg("env=toy").env, steps=50) > 0

@@ -7,6 +7,7 @@
                           [--peer-python /tmp/pfrlvenv/bin/python] [--with-eval]
     python tools/bench.py --preset targets [--targets tools/targets.yaml]
                           --peer-python /tmp/pfrlvenv/bin/python --out results/bench/targets
+    python tools/bench.py --preset continuous [--repeats 3] --out results/bench/half_cheetah
 
 Every run is `python -m asyncrl ...` with evaluation and periodic checkpoints off, into a
 temporary results root. Repeats are interleaved (repeat 1 of every configuration, then repeat 2,
@@ -29,6 +30,13 @@ Extra configurations, interleaved with ours like any other:
                     and --runtime say: a3c process 1 and 2, pfrl 1 and 2 (with --peer-python),
                     a3c_lstm process 1, a3c thread 1 and 2 (the default Atari backend, and rows
                     `a3c vector` on env.backend=vector: ale-py's C++ vector env), a3c+eval process 2.
+  --preset continuous  continuous control: a3c_continuous (its real update: one per whole episode)
+                    on HalfCheetah-v5 (--env half_cheetah unless given), process runtime, 1 and 2
+                    actor-learners, 120,000 environment steps per run unless --frames says otherwise
+                    (frame skip 1: frames are steps). Its global step counter moves by a whole
+                    episode (1,000 steps) per update, so a run needs many episodes for a steady rate.
+                    throughput.md then states steps/s per actor-learner and the 2 / 1 scaling
+                    against its goal (CONTINUOUS_SCALING_GOAL, 1.9x). Needs the mujoco extra.
 
 Targets (OUT/targets.md, written only with --preset targets), computed from the rows of
 throughput.csv, "not measured" when a row they need is missing; each figure is met when it reaches
@@ -102,7 +110,11 @@ VECTOR_OVERRIDES = (("env.backend", "vector"),)
 PINNED_LABEL = "a3c vector pinned"  # the same with each thread and its env's C++ thread on one core
 PINNED_OVERRIDES = (*VECTOR_OVERRIDES, ("pin_cores", "true"))
 EVAL_OVERRIDES = (("eval.interval_frames", "4"), ("eval.episodes", "10"))  # 10: the CLI default
-PRESETS = ("targets",)
+PRESETS = ("targets", "continuous")
+# --preset continuous: A3C with its Gaussian policy on HalfCheetah, 1 and 2 actor-learners
+CONTINUOUS_METHOD, CONTINUOUS_ENV, CONTINUOUS_FRAMES = "a3c_continuous", "half_cheetah", 120_000
+CONTINUOUS_SCALING_GOAL = 1.9  # 2 actor-learners / 1, process runtime, on 2 idle cores
+DEFAULT_ENV, DEFAULT_FRAMES = "breakout", 60_000
 
 
 @dataclass(frozen=True)
@@ -143,6 +155,8 @@ def peer(label: str, threads: int) -> Config:
 def build_configs(args, peer_label=None) -> list:
     """The configurations of one repeat, in the order they run. The peer's run right after ours with
     the same number of actor-learners, so that the two see the same load."""
+    if args.preset == "continuous":
+        return [ours("process", CONTINUOUS_METHOD, n) for n in (1, 2)]
     if args.preset == "targets":
         cfgs = [ours("process", "a3c", 1), peer(peer_label, 1) if peer_label else None,
                 ours("process", "a3c", 2), peer(peer_label, 2) if peer_label else None,
@@ -539,6 +553,19 @@ def machine(rows: list) -> str:
     return "; ".join(hosts) or "?"
 
 
+def continuous_scaling(rows: list, env: str, goal: float = CONTINUOUS_SCALING_GOAL) -> tuple:
+    """The continuous-control figure of throughput.md: a3c_continuous's agent steps/s with 2
+    actor-learners over 1 (process runtime) against ``goal``. Returns (the ratio or None when a row
+    is missing, the sentence)."""
+    idx = _Rows(rows)
+    one, two = idx.rate("process", CONTINUOUS_METHOD, 1), idx.rate("process", CONTINUOUS_METHOD, 2)
+    ratio = _ratio(two, one)
+    per_al = f"{_rs(one)} with 1, {_rs(None if two is None else two / 2)} with 2"
+    verdict = NOT_MEASURED if ratio is None else ("met" if ratio >= goal else "not met")
+    return ratio, (f"`{CONTINUOUS_METHOD}` ({env}; one update per whole episode): agent steps/s per actor-learner "
+                   f"{per_al}; 2 ÷ 1 = {_x(ratio)} (goal ≥ {goal:g}x: {verdict}).")
+
+
 def markdown(rows: list, args, started: str, failures=()) -> str:
     v = next(({k[2:]: val for k, val in r.items() if k.startswith("v_") and val not in (None, "")}
               for r in rows if r.get("kind", "ours") == "ours"), {})
@@ -574,6 +601,7 @@ def markdown(rows: list, args, started: str, failures=()) -> str:
            "actor-learner; steady rate from its step clock after a warm-up of --interval-s; its memory "
            "columns are its forked workers (actor-learners) and driver (trainer)."] if peer_rows else []),
         *([f"Failed runs (left out): {'; '.join(failures)}."] if failures else []),
+        *([continuous_scaling(rows, args.env)[1]] if CONTINUOUS_METHOD in labels else []),
         "",
         "| method | runtime | threads | agent steps/s | frames/s | steps/s per AL | scaling vs 1 | "
         "summary frames/s (incl. start-up) | overhead s | peak RSS / AL (MB) | private / AL (MB) | "
@@ -793,8 +821,9 @@ def main(argv=None) -> int:
     p.add_argument("--methods", default=",".join(METHODS), type=lambda s: s.split(","))
     p.add_argument("--threads", default="1,2", type=lambda s: [int(x) for x in s.split(",")])
     p.add_argument("--runtime", default="process", type=lambda s: s.split(","))
-    p.add_argument("--env", default="breakout")
-    p.add_argument("--frames", type=int, default=60_000)
+    p.add_argument("--env", default=None, help=f"default: {DEFAULT_ENV}; {CONTINUOUS_ENV} with --preset continuous")
+    p.add_argument("--frames", type=int, default=None,
+                   help=f"per run; default: {DEFAULT_FRAMES:,}; {CONTINUOUS_FRAMES:,} with --preset continuous")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--interval-s", dest="interval_s", type=float, default=2.0,
@@ -816,6 +845,15 @@ def main(argv=None) -> int:
     p.add_argument("--targets", default=str(TARGETS_FILE), metavar="YAML",
                    help="the thresholds of --preset targets (default: tools/targets.yaml)")
     args = p.parse_args(argv)
+    continuous = args.preset == "continuous"
+    args.env = args.env or (CONTINUOUS_ENV if continuous else DEFAULT_ENV)
+    args.frames = args.frames or (CONTINUOUS_FRAMES if continuous else DEFAULT_FRAMES)
+    if continuous:
+        from asyncrl.envs_continuous import INSTALL_HINT, missing_package
+
+        if missing_package("mujoco"):
+            print(f"[bench] --preset continuous needs the mujoco package: {INSTALL_HINT}", file=sys.stderr)
+            return 2
     if args.preset == "targets":
         try:
             load_targets(args.targets)

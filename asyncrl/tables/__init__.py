@@ -23,6 +23,9 @@ One module per job, in the order the data flows:
 - :mod:`.atari5`: A3C FF on the paper's five games beside the paper's and pfrl's scores;
 - :mod:`.lr_sweep`: learning-rate sweeps, finished or not (Fig. 2);
 - :mod:`.schedules`: schedule A/Bs, runs of one setting that differ in their learning-rate horizon or eps draw;
+- :mod:`.continuous`: continuous-control tasks beside a random policy and a published reference,
+  and their evaluation curves (section 5.3, Fig. S8);
+- :mod:`.continuous_lr`: a learning-rate sweep on a continuous-control task (Fig. S7);
 - :mod:`.scores`: human-normalized (Table 1) and raw (Table S3) scores;
 - :mod:`.markdown`: labels, Markdown and the CSV + Markdown files.
 
@@ -31,6 +34,10 @@ Everything is re-exported here: ``from asyncrl import tables as T; T.load_runs(.
 
 from .atari5 import ATARI5_COLUMNS, ATARI5_SETTING, FIVE_GAMES, atari5_markdown, atari5_runs, atari5_table
 from .atari_runs import ATARI_RUN_COLUMNS, TARGET_SCORES, atari_runs, atari_runs_markdown
+from .continuous import (CONTINUOUS_COLUMNS, CONTINUOUS_THREADS, CURVE_COLUMNS, continuous_curves,
+                         continuous_markdown, continuous_runs, continuous_table, continuous_tasks, steps_label)
+from .continuous_lr import (CONTINUOUS_LR_COLUMNS, LR_MIN_RATES, LR_TARGETS, continuous_lr_markdown, continuous_lr_runs,
+                            continuous_lr_summary, continuous_lr_table)
 from .composed import (
     BENCH_KEY, BENCH_MAX_LOAD, BENCH_MAX_OTHER_LOAD, BENCH_TIME_COLUMNS, NEAR_RANDOM_HNS, bench_host, bench_idle,
     bench_scaling,
@@ -44,11 +51,12 @@ from .methods import (
     METHODS_GROUP, SCORE_THRESHOLDS, _threshold_cells, methods_comparison, methods_groups,
     methods_markdown, time_to_threshold,
 )
-from .reference import (PAPER_LABELS, PAPER_TABLE1, PAPER_TABLE2, REFERENCES, paper_scores, pfrl_scores,
-                        reference_scores)
+from .reference import (PAPER_LABELS, PAPER_TABLE1, PAPER_TABLE2, REFERENCES, continuous_references, paper_scores,
+                        pfrl_scores, reference_scores)
 from .runs import (
     EPISODE_COLUMNS, SUMMARY_COLUMNS, _read_episodes, completed_runs, excluded_runs, load_episodes,
     load_runs, moving_average, protocol_label, SHARED_LOAD, code_versions, free_cores, host_count, run_config,
+    run_hosts,
     shared_hours,
 )
 from .schedules import (EPSILON_METHODS, EVAL_INTERVAL, SCHEDULE_GROUP, SCHEDULE_KEYS, epsilon_draw,

@@ -1,5 +1,6 @@
 """The packaged facts the tables compare with: human and random reference scores per game
-(``asyncrl/data``), the paper's Table S3 raw scores, and its Tables 1 and 2 as printed."""
+(``asyncrl/data``), the paper's Table S3 raw scores, and its Tables 1 and 2 as printed; per
+continuous-control task, a random policy's score and a published reference."""
 
 from __future__ import annotations
 
@@ -79,3 +80,12 @@ def pfrl_scores() -> pd.Series:
     intermediate evaluation (from no-op starts, every 1M frames) of a run, averaged over 3 seeds;
     the games of the paper's Figs. 1 and 3 only. The source of every number is in the CSV."""
     return _read_data_csv("pfrl_a3c_scores.csv").set_index("ale_id")["pfrl_a3c"]
+
+
+def continuous_references() -> pd.DataFrame:
+    """Per continuous-control task (env name, the index): ``gym_id``, a uniformly random policy's
+    score (``random``, ``random_std``, ``random_episodes``, ``random_seed``: tools/random_scores.py)
+    and a published reference score (``reference``) with its ``reference_algorithm``,
+    ``reference_budget`` and ``reference_source``. The paper gives no MuJoCo numbers (only
+    figures), so the references are other algorithms' published results, labelled as such."""
+    return _read_data_csv("mujoco_reference_scores.csv").set_index("task")
