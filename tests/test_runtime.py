@@ -116,7 +116,7 @@ def test_target_network_is_refreshed_exactly_when_T_crosses_a_multiple(compose_c
     """theta- starts as theta and is set to theta right after the update that makes T (in frames,
     = agent steps x frame skip) cross a multiple of I_target, and at no other time."""
     total = 400
-    tr, recs = run_recorded(compose_cfg, tmp_path, "method.name=tests.fakes:TargetRecorder",
+    tr, recs = run_recorded(compose_cfg, tmp_path, "method=one_step_q", "method.name=tests.fakes:TargetRecorder",
                             f"method.target_interval_frames={interval}", f"total_frames={total}", env=env)
     assert tr.skip == (4 if env == "pong" else 1)
     expected, T, refreshes = tr.initial["head.bias"], 0, 0
@@ -136,7 +136,7 @@ def test_target_network_refresh_reaches_the_trainer_on_the_process_backend(compo
     """Actor-learner processes refresh the one shared theta-: with T ending on a multiple of I_target,
     the trainer's theta- is its theta after the run."""
     tr, s = train(compose_cfg, tmp_path, "runtime=process", "threads=2", "total_frames=400",
-                  "method.name=tests.fakes:TargetMethod", "method.target_interval_frames=400")
+                  "method=one_step_q", "method.name=tests.fakes:TargetMethod", "method.target_interval_frames=400")
     assert s["status"] == "completed", s.get("error")
     assert not torch.equal(tr.target.head.bias, tr.initial["head.bias"])
     for name, p in tr.target.named_parameters():
