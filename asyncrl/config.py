@@ -143,7 +143,8 @@ SAME_AS = {"method.lr_anneal_frames": "total_frames"}
 def identity_differences(saved: dict, current: dict) -> List[str]:
     """Dotted keys that define a run and differ between two resolved configs (plain dicts), as
     "key: saved -> current". A key missing from `saved` (a run written before the key existed)
-    is not a difference."""
+    is not a difference, nor one missing from `current`: a saved config may hold keys the method
+    does not declare (e.g. the value-based `method.epsilon` in an A3C run)."""
 
     def flat(d, prefix=""):
         out = {}

@@ -374,6 +374,20 @@ def test_identity_differences_names_only_run_defining_keys():
     assert identity_differences(saved, {**saved, "threads": 4, "seed": 1}) == ["threads: 2 -> 4", "seed: 0 -> 1"]
 
 
+def test_a_saved_key_the_method_does_not_declare_is_no_difference():
+    """A saved config may hold keys of another method's config (the value-based epsilon in an A3C
+    run): they define nothing for the method the command runs; its own keys still count."""
+    from asyncrl.config import identity_differences
+
+    saved = {"method": {"name": "a3c", "lr": 7e-4, "entropy_beta": 0.01, "target_interval_frames": 40000,
+                        "epsilon": {"finals": [0.1], "resample": "per_episode"}, "eval_epsilon": 0.05},
+             "env": {"game": "pong"}, "threads": 2}
+    current = {"method": {"name": "a3c", "lr": 7e-4, "entropy_beta": 0.01}, "env": {"game": "pong"}, "threads": 2}
+    assert identity_differences(saved, current) == []
+    other = {**current, "method": {**current["method"], "entropy_beta": 0.02}}
+    assert identity_differences(saved, other) == ["method.entropy_beta: 0.01 -> 0.02"]
+
+
 @pytest.mark.slow
 def test_an_oversubscribed_run_with_slow_exits_completes(compose_cfg, tmp_path):
     """More actor-learners than cores, each slower to exit than the trainer's join timeout: a run
