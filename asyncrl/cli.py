@@ -203,7 +203,8 @@ def _one_line(exc: BaseException) -> str:
 
     if isinstance(exc, MissingConfigException) and getattr(exc, "options", None):
         first = str(exc).splitlines()[0]
-        options = [o for o in exc.options if o not in ("schema",) and not o.startswith("_")]
+        # the schemas (config.schema_name) and shared bases (_*.yaml) are no choices of their own
+        options = [o for o in exc.options if o != "schema" and not o.endswith("_schema") and not o.startswith("_")]
         return f"{first} (valid: {', '.join(options)})"
     return " ".join(str(exc).split())
 

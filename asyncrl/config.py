@@ -1,12 +1,13 @@
 """Config schema: dataclasses registered in Hydra's ConfigStore; the values live in conf/*.yaml.
 
-The schema makes a typo fail at start (``method.lrr=1`` -> "Key 'lrr' not in 'MethodCfg'") and
+The schema makes a typo fail at start (``method.lrr=1`` -> "Key 'lrr' not in 'A3CConfig'") and
 types checked (``threads=x`` -> not an int). Frames are the unit of every budget and interval
 (frames = agent steps x frame skip); the runtime converts to agent steps once.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
@@ -43,18 +44,12 @@ class EnvCfg:
 
 
 @dataclass
-class EpsilonCfg:
-    finals: List[float] = field(default_factory=lambda: [0.1, 0.01, 0.5])  # final eps values
-    probs: List[float] = field(default_factory=lambda: [0.4, 0.3, 0.3])  # their probabilities
-    anneal_frames: int = 4_000_000  # eps goes linearly from 1 to its final value over these frames
-    # when an actor-learner draws its final eps again: per_episode (at every new game: the paper's
-    # "periodically sampled", p.4; the value-based methods' yaml sets it) | per_run (once, at start)
-    resample: str = "per_run"
-
-
-@dataclass
 class MethodCfg:
-    name: str = MISSING  # registry key: a3c | a3c_lstm | one_step_q | one_step_sarsa | n_step_q
+    """The keys every method has: the ones the runtime reads (network, optimizer, schedule, rollout).
+    A method declares its own hyper-parameters in a subclass, in its own module (e.g. A3CConfig in
+    asyncrl/methods/a3c.py), registered as the Hydra schema its conf/method/*.yaml names."""
+
+    name: str = MISSING  # registry key: a3c | a3c_lstm | one_step_q | one_step_sarsa | n_step_q | ...
     network: Optional[str] = None  # torso override: small | nature | mlp (None: the env's choice)
     lstm: bool = False  # 256 LSTM cells after the last hidden layer (A3C LSTM)
     lstm_size: int = 256
@@ -70,17 +65,6 @@ class MethodCfg:
     rmsprop_alpha: float = 0.99  # RMSProp decay; also the momentum of momentum_sgd
     rmsprop_eps: float = 0.1  # inside the square root: theta -= lr * g / sqrt(G + eps)
     max_grad_norm: float = 40.0  # clip the rollout's gradient to this global norm (<= 0: off)
-    entropy_beta: float = 0.01  # A3C entropy regularisation weight
-    value_loss_coef: float = 0.5  # A3C: weight of (R - V)^2
-    target_interval_frames: int = 40_000  # I_target: refresh theta- when T crosses a multiple
-    epsilon: EpsilonCfg = field(default_factory=EpsilonCfg)  # value-based exploration
-    eval_epsilon: float = 0.05  # value-based: eps-greedy evaluation
-    eval_sample: bool = True  # A3C: evaluate by sampling pi (False: argmax, or mu of a Gaussian)
-    # a3c_continuous only (conf/method/a3c_continuous.yaml says why each is set as it is)
-    min_variance: float = 1e-4  # sigma^2 = SoftPlus(.) + min_variance
-    obs_norm: bool = False  # normalise observations by running mean and variance (shared, checkpointed)
-    obs_clip: float = 5.0  # normalised observations are clipped to +-obs_clip
-    reward_scale: float = 1.0  # learning rewards are multiplied by this (scores stay raw)
 
 
 @dataclass
@@ -108,7 +92,7 @@ class CheckpointCfg:
 
 @dataclass
 class Config:
-    method: MethodCfg = MISSING
+    method: Any = MISSING  # a MethodCfg subclass: the config class of the method its yaml names
     env: EnvCfg = MISSING
     threads: int = 2  # number of actor-learners (the paper's "threads")
     seed: int = 0
@@ -159,7 +143,8 @@ SAME_AS = {"method.lr_anneal_frames": "total_frames"}
 def identity_differences(saved: dict, current: dict) -> List[str]:
     """Dotted keys that define a run and differ between two resolved configs (plain dicts), as
     "key: saved -> current". A key missing from `saved` (a run written before the key existed)
-    is not a difference."""
+    is not a difference, nor one missing from `current`: a saved config may hold keys the method
+    does not declare (e.g. the value-based `method.epsilon` in an A3C run)."""
 
     def flat(d, prefix=""):
         out = {}
@@ -204,16 +189,33 @@ def _loguniform(low: Any, high: Any, seed: Any) -> float:
     return float(f"{math.exp(lo + u * (hi - lo)):.5g}")
 
 
+def schema_name(config_cls: type) -> str:
+    """The name a method's config class is stored under in Hydra's `method` group, which its yaml's
+    defaults list names: `<module>_schema` for the module that defines it (a3c_schema for A3CConfig
+    in asyncrl/methods/a3c.py), `schema` for MethodCfg itself."""
+    if config_cls is MethodCfg:
+        return "schema"
+    return f"{config_cls.__module__.rpartition('.')[2]}_schema"
+
+
+def store_method_config(config_cls: type) -> None:
+    """Register a method's config class as the schema `schema_name(config_cls)` of group `method`."""
+    ConfigStore.instance().store(group="method", name=schema_name(config_cls), node=config_cls)
+
+
 def register() -> None:
-    """Register the schema and resolvers once; safe to call repeatedly."""
+    """Register the schema and resolvers once; safe to call repeatedly. The methods' own config
+    classes are registered by asyncrl.methods, which finds them (imported here, after this module's
+    classes exist, since the method modules subclass MethodCfg)."""
     if not OmegaConf.has_resolver("cores"):
         OmegaConf.register_new_resolver("cores", _cores)
     if not OmegaConf.has_resolver("loguniform"):
         OmegaConf.register_new_resolver("loguniform", _loguniform)
     cs = ConfigStore.instance()
     cs.store(name="schema", node=Config)
-    cs.store(group="method", name="schema", node=MethodCfg)
+    store_method_config(MethodCfg)
     cs.store(group="env", name="schema", node=EnvCfg)
+    importlib.import_module(".methods", __package__)
 
 
 register()

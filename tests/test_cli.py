@@ -37,6 +37,12 @@ BAD = [
     (["method.lr=0"], "method.lr must be > 0"),
     (["threads=x"], "threads"),
     (["method.lrr=1"], "lrr"),
+    # a key another method's config declares is a typo for this one (a3c has no epsilon)
+    (["method.epsilon.resample=x"], "Could not override 'method.epsilon.resample'"),
+    (["method.eval_epsilon=0.1"], "Could not override 'method.eval_epsilon'"),
+    (["method=one_step_q", "method.entropy_beta=0"], "Could not override 'method.entropy_beta'"),
+    # a class of one's own runs on the config of the method it is composed with, which must have its keys
+    (["method.name=tests.fakes:TargetMethod"], "method 'tests.fakes:TargetMethod' reads method.target_interval_frames"),
     (["runtime=gpu"], "valid: process, thread"),
     (["env=pong", "env.backend=envpool"], "unknown env.backend 'envpool' (valid: gymnasium, lean, vector)"),
     # no LSTM for the value-based methods (their targets would need theta-'s own carried state)

@@ -72,6 +72,29 @@ def test_every_committed_checkpoint_is_plain_data_that_fits_its_run(path):
     checkpoint.check_fits(ck, ROOT / path, net, stats=stats, optimizer=cfg.method.optimizer)
 
 
+def preset_runs():
+    """Committed runs an experiment preset made (+experiment=... in their command), except those
+    stopped for good (never run again)."""
+    from omegaconf import OmegaConf
+
+    return [d for d, _ in committed_runs() if d not in STOPPED_FOR_GOOD
+            and any(o.startswith("+experiment=") for o in OmegaConf.load(ROOT / d / ".hydra" / "overrides.yaml"))]
+
+
+@pytest.mark.parametrize("run", preset_runs())
+def test_the_command_of_a_committed_preset_run_is_the_same_run(compose_cfg, run):
+    """Re-running the command that made a committed preset run (its .hydra/overrides.yaml) resumes
+    or skips it: the config the command composes defines the same run as the saved config.yaml."""
+    from omegaconf import OmegaConf
+
+    from asyncrl.config import identity_differences
+
+    overrides = [o for o in OmegaConf.load(ROOT / run / ".hydra" / "overrides.yaml") if not o.startswith("hydra")]
+    current = OmegaConf.to_container(compose_cfg(*overrides), resolve=True)
+    saved = OmegaConf.to_container(OmegaConf.load(ROOT / run / "config.yaml"))
+    assert identity_differences(saved, current) == []
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("run", shipped_models())
 def test_a_shipped_model_plays_its_game_with_no_training(tmp_path, run):

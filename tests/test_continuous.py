@@ -9,9 +9,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from asyncrl.config import MethodCfg
 from asyncrl.methods import Rollout, get_method
-from asyncrl.methods.a3c_continuous import gaussian_entropy, gaussian_log_prob
+from asyncrl.methods.a3c_continuous import A3CContinuousConfig, gaussian_entropy, gaussian_log_prob
 from asyncrl.networks_continuous import GaussianPolicyValueNet, ObservationStatistics
 
 GAMMA = 0.9
@@ -121,7 +120,7 @@ def test_stepping_equals_the_unrolled_rollout():
 
 # ---- the loss ----------------------------------------------------------------------------------
 def method_cfg(**kw):
-    return OmegaConf.merge(OmegaConf.structured(MethodCfg(name="a3c_continuous")), {"gamma": GAMMA, **kw})
+    return OmegaConf.merge(OmegaConf.structured(A3CContinuousConfig(name="a3c_continuous")), {"gamma": GAMMA, **kw})
 
 
 X = [[0.5, -1.0, 0.2], [0.1, 0.3, -0.4], [-0.7, 0.9, 0.0], [0.2, 0.2, 0.2]]

@@ -6,7 +6,6 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from asyncrl.config import MethodCfg
 from asyncrl.methods import Rollout, get_method
 from asyncrl.methods.value_based import draw_final_epsilon, epsilon_at
 from asyncrl.networks import Network
@@ -17,8 +16,9 @@ ACTIONS = [0, 1, 1]
 REWARDS = [1.0, 0.0, -1.0]
 
 
-def cfg(**kw):
-    base = OmegaConf.structured(MethodCfg(name="x"))
+def cfg(method, **kw):
+    """The method's own config class with its defaults, gamma and `kw`."""
+    base = OmegaConf.structured(get_method(method).config(name=method))
     return OmegaConf.merge(base, {"gamma": GAMMA, **kw})
 
 
@@ -52,7 +52,7 @@ WV, BV = np.array([0.5, -0.25]), 0.1
 @pytest.mark.parametrize("terminated", [False, True])
 def test_a3c_loss_and_gradient_by_hand(terminated):
     beta, c_v = 0.01, 0.5
-    method = get_method("a3c")(cfg(entropy_beta=beta, value_loss_coef=c_v), 2, 0, 0)
+    method = get_method("a3c")(cfg("a3c", entropy_beta=beta, value_loss_coef=c_v), 2, 0, 0)
     net = linear_net(True, W, B, WV, BV)
     loss, stats = method.loss(net, None, rollout(terminated))
     grads = dict(zip([n for n, _ in net.named_parameters()], torch.autograd.grad(loss, list(net.parameters()))))
@@ -82,7 +82,7 @@ def test_a3c_loss_and_gradient_by_hand(terminated):
 
 
 def test_a3c_positive_advantage_raises_log_prob():
-    method = get_method("a3c")(cfg(entropy_beta=0.0, value_loss_coef=0.0), 2, 0, 0)
+    method = get_method("a3c")(cfg("a3c", entropy_beta=0.0, value_loss_coef=0.0), 2, 0, 0)
     net = linear_net(True, W, B, np.zeros(2), 0.0)  # V = 0: every advantage is the return
     r = Rollout(torch.tensor(X[:2], dtype=torch.float32), torch.tensor([1]), [1.0], True, False)
     before = torch.log_softmax(net(r.obs[:1])[0], -1)[0, 1].item()
@@ -103,7 +103,7 @@ def q_values(Wm, bm):
 
 
 def check_q(method_name, expected_targets, terminated=False, next_action=None):
-    method = get_method(method_name)(cfg(), 2, 0, 0)
+    method = get_method(method_name)(cfg(method_name), 2, 0, 0)
     net, target = linear_net(False, W, B), linear_net(False, WT, BT)
     loss, _ = method.loss(net, target, rollout(terminated, next_action))
     grads = torch.autograd.grad(loss, list(net.parameters()))
@@ -155,8 +155,8 @@ def test_epsilon_draws_follow_the_stated_distribution():
     freq = [draws.count(f) / len(draws) for f in finals]
     assert freq == pytest.approx(probs, abs=0.025)
     # reproducible from (seed, actor index), different across indices
-    a = [get_method("n_step_q")(cfg(), 4, r, 7).final_epsilon for r in range(20)]
-    b = [get_method("n_step_q")(cfg(), 4, r, 7).final_epsilon for r in range(20)]
+    a = [get_method("n_step_q")(cfg("n_step_q"), 4, r, 7).final_epsilon for r in range(20)]
+    b = [get_method("n_step_q")(cfg("n_step_q"), 4, r, 7).final_epsilon for r in range(20)]
     assert a == b and len(set(a)) > 1
 
 
@@ -165,7 +165,7 @@ def test_epsilon_is_drawn_again_at_every_new_game_or_once(resample):
     """per_episode: each new game draws the final eps again, with the stated probabilities, and the
     schedule then reaches whichever value was drawn; per_run: the first draw holds for the run."""
     finals, probs = [0.1, 0.01, 0.5], [0.4, 0.3, 0.3]
-    method = get_method("n_step_q")(cfg(epsilon={"finals": finals, "probs": probs, "resample": resample}), 4, 1, 3)
+    method = get_method("n_step_q")(cfg("n_step_q", epsilon={"finals": finals, "probs": probs, "resample": resample}), 4, 1, 3)
     first, draws = method.final_epsilon, []
     for _ in range(6000):
         method.new_episode()

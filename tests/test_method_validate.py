@@ -4,10 +4,15 @@ command turns the ValueError into its one-line error and exit code 2 (tests/test
 from __future__ import annotations
 
 import re
+from dataclasses import fields
+from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
-from asyncrl.methods import get_method
+from asyncrl.methods import METHODS, get_method
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
 
 BAD = [
     ("n_step_q", ["method.lstm=true"], "method 'n_step_q' does not support an LSTM core (method.lstm=true is for a3c only)"),
@@ -21,6 +26,15 @@ BAD = [
     ("a3c", ["env=toy_continuous"],
      "method 'a3c' takes discrete actions; env 'toy_continuous' has continuous ones (use method=a3c_continuous)"),
     ("a3c_continuous", ["env=toy"], "method 'a3c_continuous' takes continuous actions; env 'toy' has discrete ones"),
+    # a class given as method.name=pkg.module:Class on a config without the keys its config class declares
+    ("a3c", ["method.name=tests.fakes:RecordingNStepQ"],
+     "method 'tests.fakes:RecordingNStepQ' reads method.target_interval_frames, method.epsilon, method.eval_epsilon, "
+     "which this config does not have: compose it on a method whose config has them "
+     "(method=<that method> method.name=tests.fakes:RecordingNStepQ)"),
+    # or without the I_target the runtime reads for a method with a target network
+    ("a3c", ["method.name=tests.fakes:TargetMethod"],
+     "method 'tests.fakes:TargetMethod' reads method.target_interval_frames, which this config does not have: "
+     "compose it on a method whose config has it (method=<that method> method.name=tests.fakes:TargetMethod)"),
 ]
 
 
@@ -38,3 +52,13 @@ def test_each_methods_defaults_are_accepted(compose_cfg, method, env):
     cfg = compose_cfg(f"method={method}", f"env={env}")
     get_method(cfg.method.name).validate(cfg.method, cfg.env)
 
+
+
+def test_every_method_yaml_is_a_registered_method_composed_as_its_config_class(compose_cfg):
+    """The registry holds exactly the methods conf/method/ has a yaml for, and each yaml composes to
+    its method's own config class: every key that class declares, and no other method's."""
+    assert set(METHODS) == {p.stem for p in (CONF / "method").glob("[!_]*.yaml")}
+    for name, cls in METHODS.items():
+        cfg = compose_cfg(f"method={name}")
+        assert OmegaConf.get_type(cfg.method) is cls.config, name
+        assert list(cfg.method) == [f.name for f in fields(cls.config)], name

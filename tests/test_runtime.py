@@ -116,7 +116,7 @@ def test_target_network_is_refreshed_exactly_when_T_crosses_a_multiple(compose_c
     """theta- starts as theta and is set to theta right after the update that makes T (in frames,
     = agent steps x frame skip) cross a multiple of I_target, and at no other time."""
     total = 400
-    tr, recs = run_recorded(compose_cfg, tmp_path, "method.name=tests.fakes:TargetRecorder",
+    tr, recs = run_recorded(compose_cfg, tmp_path, "method=one_step_q", "method.name=tests.fakes:TargetRecorder",
                             f"method.target_interval_frames={interval}", f"total_frames={total}", env=env)
     assert tr.skip == (4 if env == "pong" else 1)
     expected, T, refreshes = tr.initial["head.bias"], 0, 0
@@ -136,7 +136,7 @@ def test_target_network_refresh_reaches_the_trainer_on_the_process_backend(compo
     """Actor-learner processes refresh the one shared theta-: with T ending on a multiple of I_target,
     the trainer's theta- is its theta after the run."""
     tr, s = train(compose_cfg, tmp_path, "runtime=process", "threads=2", "total_frames=400",
-                  "method.name=tests.fakes:TargetMethod", "method.target_interval_frames=400")
+                  "method=one_step_q", "method.name=tests.fakes:TargetMethod", "method.target_interval_frames=400")
     assert s["status"] == "completed", s.get("error")
     assert not torch.equal(tr.target.head.bias, tr.initial["head.bias"])
     for name, p in tr.target.named_parameters():
@@ -387,6 +387,20 @@ def test_identity_differences_names_only_run_defining_keys():
     assert identity_differences(saved, other) == [
         "method.epsilon.finals: [0.1] -> [0.5]", "total_frames: 400000 -> 2000000"]
     assert identity_differences(saved, {**saved, "threads": 4, "seed": 1}) == ["threads: 2 -> 4", "seed: 0 -> 1"]
+
+
+def test_a_saved_key_the_method_does_not_declare_is_no_difference():
+    """A saved config may hold keys of another method's config (the value-based epsilon in an A3C
+    run): they define nothing for the method the command runs; its own keys still count."""
+    from asyncrl.config import identity_differences
+
+    saved = {"method": {"name": "a3c", "lr": 7e-4, "entropy_beta": 0.01, "target_interval_frames": 40000,
+                        "epsilon": {"finals": [0.1], "resample": "per_episode"}, "eval_epsilon": 0.05},
+             "env": {"game": "pong"}, "threads": 2}
+    current = {"method": {"name": "a3c", "lr": 7e-4, "entropy_beta": 0.01}, "env": {"game": "pong"}, "threads": 2}
+    assert identity_differences(saved, current) == []
+    other = {**current, "method": {**current["method"], "entropy_beta": 0.02}}
+    assert identity_differences(saved, other) == ["method.entropy_beta: 0.01 -> 0.02"]
 
 
 @pytest.mark.slow

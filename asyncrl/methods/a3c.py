@@ -13,13 +13,24 @@ hidden state across rollouts and `Network.unroll` replays the rollout from the s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import accumulate
 
 import torch
 import torch.nn.functional as F
 
+from ..config import MethodCfg
 from ..returns import n_step_returns
 from .base import Method
+
+
+@dataclass
+class A3CConfig(MethodCfg):
+    """A3C's hyper-parameters (conf/method/a3c.yaml, a3c_lstm.yaml), beside the shared MethodCfg."""
+
+    entropy_beta: float = 0.01  # beta: weight of the entropy regularisation H(pi(s_i))
+    value_loss_coef: float = 0.5  # weight of the critic loss (R - V)^2
+    eval_sample: bool = True  # evaluate by sampling pi (False: its argmax, or mu of a Gaussian)
 
 
 def policy_loss(log_probs: torch.Tensor, actions: torch.Tensor, advantages: torch.Tensor):
@@ -54,6 +65,8 @@ def actor_critic_loss(pg, vl, ent, value_coef: float, beta: float, n: int):
 
 class A3C(Method):
     name = "a3c"
+    aliases = ("a3c_lstm",)  # the same maths with an LSTM core (conf/method/a3c_lstm.yaml: lstm: true)
+    config = A3CConfig
     value_head = True
     policy_head = True
     stat_keys = ("policy_loss", "value_loss", "entropy")

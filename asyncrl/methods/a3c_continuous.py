@@ -30,16 +30,28 @@ episodes with actions drawn from the policy (`sampled_eval_score`).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..networks_continuous import GaussianPolicyValueNet
 from ..returns import n_step_returns
-from .a3c import actor_critic_loss, bootstrap_value, value_loss
+from .a3c import A3CConfig, actor_critic_loss, bootstrap_value, value_loss
 from .base import Method
 
 LOG_2PI = math.log(2.0 * math.pi)
+
+
+@dataclass
+class A3CContinuousConfig(A3CConfig):
+    """A3C's keys plus those of the Gaussian policy; conf/method/a3c_continuous.yaml says why each
+    is set as it is (eval_sample: false there, evaluations play mu)."""
+
+    min_variance: float = 1e-4  # sigma^2 = SoftPlus(.) + min_variance
+    obs_norm: bool = False  # normalise observations by running mean and variance (shared, checkpointed)
+    obs_clip: float = 5.0  # normalised observations are clipped to +-obs_clip
+    reward_scale: float = 1.0  # learning rewards are multiplied by this (scores stay raw)
 
 
 def gaussian_log_prob(actions: torch.Tensor, mu: torch.Tensor, variance: torch.Tensor) -> torch.Tensor:
@@ -63,6 +75,7 @@ def policy_loss(log_probs: torch.Tensor, advantages: torch.Tensor) -> torch.Tens
 
 class A3CContinuous(Method):
     name = "a3c_continuous"
+    config = A3CContinuousConfig
     continuous_actions = True
     value_head = True
     policy_head = True  # mu and sigma^2: evaluation plays mu, or draws (eval_sample)

@@ -6,12 +6,13 @@ environments, parameter sync, the frame counter, the optimizer and the target ne
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 
+from ..config import MethodCfg
 from ..networks import Network, State
 
 
@@ -36,14 +37,21 @@ class Rollout:
 
 
 class Method:
-    """Base learner. Subclasses set the class flags and implement `act` and `loss`."""
+    """Base learner. Subclasses set the class flags and implement `act` and `loss`. A subclass that
+    sets its own `name` in a module of asyncrl.methods is registered under it (asyncrl.methods)."""
 
     name = "base"
+    aliases: Tuple[str, ...] = ()  # more names this class runs under, e.g. a3c_lstm (its yaml sets lstm)
+    # the method's hyper-parameters: MethodCfg or a subclass of it, the schema its yaml names
+    # (config.schema_name); `cfg` is a composed config of it
+    config = MethodCfg
     value_head = True  # the network has a state-value output (actor-critic)
     policy_head = False  # the head gives pi (logits, or a Gaussian's mu and sigma^2): evaluation draws from pi or plays its mode (eval_sample)
     continuous_actions = False  # the action space the method takes: Box (True) or Discrete (False)
     sampled_eval_score = False  # evaluations also play as many episodes with sampled actions, scored apart
-    uses_target_net = False  # the runtime keeps a shared theta- refreshed every I_target frames
+    # the runtime keeps a shared theta- refreshed every method.target_interval_frames frames (a key
+    # the method's config declares, as ValueBasedConfig does)
+    uses_target_net = False
     needs_next_action = False  # the method chooses a' in s_T and executes it next (end_rollout, carried_action)
     stat_keys: Tuple[str, ...] = ()  # the per-rollout statistics `loss` returns (metrics.csv columns)
 
@@ -57,11 +65,20 @@ class Method:
     @classmethod
     def validate(cls, method_cfg, env_cfg) -> None:
         """Refuse options this method cannot run with: a ValueError whose message is one line for
-        the user. Default: the env's action space is the kind the method takes (continuous_actions),
-        and an LSTM core only where the runtime carries no second network state (no theta-, no a')."""
+        the user. Default: the config has the keys of the method's config class (a class given as
+        method.name=pkg.module:Class runs on the config of the method=<yaml> it is composed with), the
+        env's action space is the kind the method takes (continuous_actions), and an LSTM core only
+        where the runtime carries no second network state (no theta-, no a')."""
         from ..envs_continuous import CONTINUOUS_KINDS
 
         name, game = method_cfg.name, env_cfg.game
+        needed = [f.name for f in fields(cls.config)] + ["target_interval_frames"] * cls.uses_target_net
+        missing = [key for key in dict.fromkeys(needed) if key not in method_cfg]
+        if missing:
+            keys = ", ".join(f"method.{key}" for key in missing)
+            raise ValueError(f"method '{name}' reads {keys}, which this config does not have: compose it on a "
+                             f"method whose config has {'them' if len(missing) > 1 else 'it'} "
+                             f"(method=<that method> method.name={name})")
         continuous = env_cfg.kind in CONTINUOUS_KINDS
         if continuous and not cls.continuous_actions:
             raise ValueError(f"method '{name}' takes discrete actions; env '{game}' has continuous ones "

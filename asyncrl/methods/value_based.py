@@ -10,13 +10,39 @@ draws it again at every new game, `per_run` once at start.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import List
+
 import numpy as np
 import torch
 
+from ..config import MethodCfg
 from .base import Method
 
 
 EPS_RESAMPLE = ("per_episode", "per_run")  # epsilon.resample: when the final eps is drawn again
+
+
+@dataclass
+class EpsilonCfg:
+    """Exploration: each actor-learner's final eps, drawn from `finals` with `probs`."""
+
+    finals: List[float] = field(default_factory=lambda: [0.1, 0.01, 0.5])  # final eps values
+    probs: List[float] = field(default_factory=lambda: [0.4, 0.3, 0.3])  # their probabilities
+    anneal_frames: int = 4_000_000  # eps goes linearly from 1 to its final value over these frames
+    # when an actor-learner draws its final eps again: per_episode (at every new game: the paper's
+    # "periodically sampled", p.4) | per_run (once, at start)
+    resample: str = "per_episode"
+
+
+@dataclass
+class ValueBasedConfig(MethodCfg):
+    """The hyper-parameters of the three value-based methods (conf/method/one_step_q.yaml,
+    one_step_sarsa.yaml, n_step_q.yaml), beside the shared MethodCfg."""
+
+    target_interval_frames: int = 40_000  # I_target: the runtime refreshes theta- when T crosses a multiple
+    epsilon: EpsilonCfg = field(default_factory=EpsilonCfg)  # eps-greedy exploration
+    eval_epsilon: float = 0.05  # eps of the eps-greedy evaluation
 
 
 def draw_final_epsilon(rng: np.random.Generator, finals, probs) -> float:
@@ -37,6 +63,7 @@ def td_loss(targets: torch.Tensor, q_taken: torch.Tensor) -> torch.Tensor:
 
 
 class ValueBased(Method):
+    config = ValueBasedConfig
     value_head = False
     uses_target_net = True
     stat_keys = ("q_loss", "q_mean")
@@ -47,7 +74,7 @@ class ValueBased(Method):
         distribution of final eps (`epsilon.finals` with `epsilon.probs`)."""
         super().validate(method_cfg, env_cfg)
         eps = method_cfg.epsilon
-        if eps.get("resample", "per_run") not in EPS_RESAMPLE:
+        if eps.resample not in EPS_RESAMPLE:
             raise ValueError(f"unknown method.epsilon.resample '{eps.resample}' (valid: {', '.join(EPS_RESAMPLE)})")
         if len(eps.finals) != len(eps.probs) or abs(sum(eps.probs) - 1) > 1e-6:
             raise ValueError("method.epsilon.finals and .probs must have equal length and probs sum to 1")
@@ -55,6 +82,7 @@ class ValueBased(Method):
     def __init__(self, cfg, n_actions, rank, seed):
         super().__init__(cfg, n_actions, rank, seed)
         self._finals, self._probs = list(cfg.epsilon.finals), list(cfg.epsilon.probs)
+        # a config saved before `resample` existed drew eps once (config.LEGACY)
         self._per_episode = cfg.epsilon.get("resample", "per_run") == "per_episode"
         self.final_epsilon = draw_final_epsilon(self.rng, self._finals, self._probs)
         # read once: `act` runs every step and an OmegaConf read costs 10-20 us
