@@ -209,6 +209,12 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
+def _raised_by_hydra_arguments(exc: BaseException) -> bool:
+    """The exception came from Hydra's handling of its command-line flags, before any config."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and frames[-1].name == "_run_hydra" and "hydra" in Path(frames[-1].filename).parts
+
+
 def main() -> None:
     """Console script: Hydra with its errors mapped to one line and exit code 2."""
     # let errors reach us instead of Hydra's multi-line report and exit code 1
@@ -259,6 +265,10 @@ def _main() -> None:
             cause = cause.__cause__
         if cause is not None and not _sweep.started:
             print(f"asyncrl: error: cannot write '{cause.filename}': {cause.strerror}", file=sys.stderr)
+            sys.exit(2)
+        if isinstance(exc, ValueError) and not _sweep.started and _raised_by_hydra_arguments(exc):
+            # Hydra refuses its own command-line flags with a ValueError (e.g. -m with --cfg)
+            print(f"asyncrl: error: {_one_line(exc)}", file=sys.stderr)
             sys.exit(2)
         raise
     if _sweep.forwarded:  # a parallel launcher's jobs stopped by the signal the command passed on

@@ -65,6 +65,8 @@ BAD = [
     (["env=half_cheetah", "method=n_step_q"], "method 'n_step_q' takes discrete actions"),
     (["method=a3c_continuous"], "method 'a3c_continuous' takes continuous actions; env 'toy' has discrete ones"),
     (["env=pong", "method=a3c_continuous"], "method 'a3c_continuous' takes continuous actions; env 'pong' has discrete ones"),
+    # Hydra's own flags, refused by Hydra before any config is composed
+    (["-m", "--cfg", "job"], "Only one of --run, --multirun, --cfg"),
 ]
 
 
