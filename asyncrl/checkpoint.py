@@ -39,8 +39,13 @@ def plain(x: Any, where: str = "checkpoint") -> Any:
     import numpy as np
     import torch
 
-    if x is None or type(x) in (bool, int, float, str) or isinstance(x, torch.Tensor):
-        return x.detach() if isinstance(x, torch.nn.Parameter) else x
+    if isinstance(x, torch.Tensor):
+        # a copy: the actor-learners keep writing the shared tensors while a periodic checkpoint is
+        # made, and torch's zip writer reads a tensor twice (its checksum, then its bytes), so the
+        # live storage can be written with a checksum of other bytes, a file no loader accepts
+        return x.detach().clone()
+    if x is None or type(x) in (bool, int, float, str):
+        return x
     if isinstance(x, np.generic):
         return x.item()
     if isinstance(x, np.ndarray):

@@ -184,6 +184,26 @@ def test_save_writes_plain_data_that_loads_weights_only(tmp_path):
     assert checkpoint.load(tmp_path / "c.pt")["frames"] == 40
 
 
+def test_save_hands_torch_copies_of_the_tensors_the_actor_learners_keep_writing(tmp_path, monkeypatch):
+    """A periodic checkpoint is made while the actor-learners write the shared parameters and
+    statistics; torch's zip writer reads a tensor twice (checksum, then bytes), so handing it the
+    live storage can write a file whose checksums fail. `save` hands torch copies, taken once."""
+    live = {"model": {"w": torch.arange(4.0)}, "stats": [torch.ones(3)], "frames": 1, "wall_time_s": 0.0}
+    handed = []
+    real_save = torch.save
+
+    def spy(obj, f):
+        handed.append(obj)
+        return real_save(obj, f)
+
+    monkeypatch.setattr(torch, "save", spy)
+    checkpoint.save(tmp_path / "c.pt", live)
+    (saved,) = handed
+    for mine, theirs in [(live["model"]["w"], saved["model"]["w"]), (live["stats"][0], saved["stats"][0])]:
+        assert torch.equal(mine, theirs) and theirs.untyped_storage().data_ptr() != mine.untyped_storage().data_ptr()
+    assert checkpoint.load(tmp_path / "c.pt")["frames"] == 1
+
+
 def test_save_refuses_a_value_with_no_plain_form(tmp_path):
     with pytest.raises(TypeError, match=r"checkpoint\['extra'\] is a .*object"):
         checkpoint.save(tmp_path / "c.pt", {"model": {"w": torch.ones(1)}, "extra": object()})
