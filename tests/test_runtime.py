@@ -299,7 +299,7 @@ def test_the_loop_draws_epsilon_again_at_every_new_game(compose_cfg, tmp_path):
     (("method=one_step_q",), "per_episode"),
     (("method=one_step_q", "method.epsilon.resample=per_run"), "per_run"),
     (("method=n_step_q", "method.name=tests.fakes:RecordingNStepQ"), "per_episode"),  # a user's value-based class
-    (("method=a3c", "method.epsilon.resample=per_episode"), None),  # A3C does not explore by eps
+    (("method=a3c",), None),  # A3C does not explore by eps (its config has no epsilon)
 ])
 def test_the_summary_records_when_a_value_based_run_draws_epsilon(compose_cfg, tmp_path, overrides, recorded):
     """summary.json epsilon_resample: the value-based methods' method.epsilon.resample; absent from
