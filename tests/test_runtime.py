@@ -1008,3 +1008,46 @@ def test_metrics_rows_record_the_other_load(compose_cfg, tmp_path):
     assert rows and all("other_load" in r for r in rows)
     if os.path.exists("/proc/stat"):
         assert all(float(r["other_load"]) >= 0.0 for r in rows), rows
+
+
+class _MallInfo2(__import__("ctypes").Structure):
+    _fields_ = [(name, __import__("ctypes").c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def _mmapped_bytes_after_malloc(keep: bool, size: int = 4 << 20) -> int:
+    """In a fresh process: glibc's mmapped bytes after allocating `size` bytes (and keeping them)."""
+    import ctypes
+
+    from asyncrl.runtime.actor_learner import keep_freed_memory
+
+    if keep:
+        assert keep_freed_memory()
+    libc = ctypes.CDLL("libc.so.6")
+    libc.malloc.restype, libc.mallinfo2.restype = ctypes.c_void_p, _MallInfo2
+    before = libc.mallinfo2().hblkhd
+    assert libc.malloc(size)
+    return libc.mallinfo2().hblkhd - before
+
+
+def test_an_actor_learner_keeps_freed_memory_on_its_heap(compose_cfg, tmp_path, monkeypatch):
+    """An update's MB-sized buffers come from the heap and stay there for the next one, instead of
+    being mmapped afresh (page faults on every reuse): every actor-learner sets glibc's thresholds."""
+    import ctypes
+    import multiprocessing as mp
+
+    from asyncrl.runtime import actor_learner
+
+    try:
+        ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        pytest.skip("not glibc >= 2.33")
+    with mp.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
+        assert pool.apply(_mmapped_bytes_after_malloc, (False,)) >= 4 << 20  # glibc's default: mmapped
+    with mp.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
+        assert pool.apply(_mmapped_bytes_after_malloc, (True,)) == 0
+    calls, real = [], actor_learner.keep_freed_memory
+    monkeypatch.setattr(actor_learner, "keep_freed_memory", lambda: calls.append(1) or real())
+    _, s = train(compose_cfg, tmp_path, "runtime=thread", "threads=2", "total_frames=400")
+    assert s["status"] == "completed", s.get("error")
+    assert len(calls) == 2
