@@ -36,22 +36,6 @@ class Outcome:
     reached: Optional[Dict[str, Any]] = None
 
 
-def epsilon_resample(cfg) -> Optional[str]:
-    """When a run's actor-learners draw their final eps again (method.epsilon.resample: per_run |
-    per_episode), for the methods that explore by eps (the value-based ones); None for the others
-    (A3C), whatever their config holds, and for a config without an epsilon node."""
-    from omegaconf import OmegaConf
-
-    from .methods import get_method
-    from .methods.value_based import ValueBased
-
-    if OmegaConf.select(cfg, "method.epsilon", default=None) is None:
-        return None
-    if not issubclass(get_method(cfg.method.name), ValueBased):
-        return None
-    return str(OmegaConf.select(cfg, "method.epsilon.resample", default="per_run"))
-
-
 # A metrics row whose active_min is below this says the network's units died (networks.min_active_share:
 # live nets keep >= 0.1, dead ones ~1e-6)
 DEAD_ACTIVE_SHARE = 1e-3
@@ -80,7 +64,8 @@ class RunLog:
             "runtime": cfg.runtime,
             "total_frames": int(cfg.total_frames),
             "lr_anneal_frames": lr_horizon(cfg.method, int(cfg.total_frames)),  # the LR reaches 0 here
-            **({"epsilon_resample": eps} if (eps := epsilon_resample(cfg)) is not None else {}),
+            # when the actor-learners draw their final eps again: only the value-based methods' configs have one
+            **({"epsilon_resample": eps} if (eps := OmegaConf.select(cfg, "method.epsilon.resample")) else {}),
             "cores": cores,
             "cpu": cpu(),
             "lr": float(cfg.method.lr),
