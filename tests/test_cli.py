@@ -330,6 +330,46 @@ def test_actor_learners_stop_when_the_trainer_is_killed_alone(tmp_path):
             os.kill(pid, signal.SIGKILL)
 
 
+def _blocked_on_a_pipe_write(pids) -> bool:
+    """Whether a thread of one of `pids` sleeps in the kernel writing to a full pipe (Linux: its
+    wchan is pipe_write, or anon_pipe_write on newer kernels)."""
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                if "pipe_write" in (task / "wchan").read_text():
+                    return True
+            except OSError:
+                pass
+    return False
+
+
+def test_actor_learners_stop_when_the_trainer_dies_with_their_message_pipe_full(tmp_path):
+    """The trainer stopped (SIGSTOP) until the actor-learners' messages fill the queue's pipe, then
+    killed: an actor-learner's feeder thread is blocked writing to the pipe (or waits for the write
+    lock the other's blocked feeder holds), and the exit must not wait for it."""
+    if not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/wchan").exists():
+        pytest.skip("needs Linux /proc/<pid>/task/<tid>/wchan")
+    args = ["env=toy", "threads=2", "total_frames=100000000", "results_root=runs", "eval.episodes=0"]
+    proc, children = _start_training(args, tmp_path, tmp_path / "runs/a3c/toy/threads2-seed0", "run")
+    try:
+        os.kill(proc.pid, signal.SIGSTOP)
+        deadline = time.time() + 120
+        while not _blocked_on_a_pipe_write(children) and time.time() < deadline:
+            time.sleep(0.5)
+        assert _blocked_on_a_pipe_write(children), "the messages never filled the pipe"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.time() + 15
+        while _alive(children) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not _alive(children), "actor-learners outlived their trainer"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in _alive(children):
+            os.kill(pid, signal.SIGKILL)
+
+
 @pytest.mark.atari
 @pytest.mark.parametrize("method", ["a3c", "a3c_lstm", "one_step_q", "one_step_sarsa", "n_step_q"])
 def test_atari_smoke_pong(tmp_path, method):

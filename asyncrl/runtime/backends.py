@@ -74,6 +74,13 @@ def _process_main(rank: int, cfg_container: dict, shared, parent_pid: int) -> No
         # its traceback went to the trainer, which shows it once in the run's failure line:
         # multiprocessing would print it a second time
         sys.exit(1)
+    finally:
+        if os.getppid() != parent_pid:
+            # The trainer is gone and nobody drains the message pipe. At exit, multiprocessing
+            # joins the queue's feeder thread, which may be blocked writing to the full pipe (or
+            # waiting for the write lock another actor-learner's blocked feeder holds): without
+            # this the process would never exit. What is left unsent had no reader anyway.
+            shared.queue.cancel_join_thread()
 
 
 class ProcessBackend:
