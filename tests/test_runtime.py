@@ -1051,3 +1051,38 @@ def test_an_actor_learner_keeps_freed_memory_on_its_heap(compose_cfg, tmp_path, 
     _, s = train(compose_cfg, tmp_path, "runtime=thread", "threads=2", "total_frames=400")
     assert s["status"] == "completed", s.get("error")
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("every_s", [None, 1e9])
+def test_finished_games_reach_the_trainer_in_batches_stamped_at_their_end(compose_cfg, tmp_path, monkeypatch,
+                                                                           every_s):
+    """Every finished game reaches episodes.csv, but an actor-learner sends them at most once per
+    GAMES_EVERY_S (the toy env's games last a few steps: many share a message), and each row has
+    the time its game ended, not the time its message arrived. With an interval longer than the run
+    the games after the first go with the actor-learner's exit report."""
+    import queue as queue_mod
+
+    from asyncrl.runtime import actor_learner, backends
+
+    if every_s is not None:
+        monkeypatch.setattr(actor_learner, "GAMES_EVERY_S", every_s)
+
+    sent = []
+
+    class Recording(queue_mod.Queue):
+        def put(self, item, *args, **kwargs):
+            if item[0] == "games":
+                sent.append(item[2])
+            super().put(item, *args, **kwargs)
+
+    monkeypatch.setattr(backends.ThreadBackend, "make_queue", lambda self: Recording())
+    tr, s = train(compose_cfg, tmp_path, "runtime=thread", "threads=1", "total_frames=20000")
+    assert s["status"] == "completed", s.get("error")
+    rows = list(csv.DictReader(open(tmp_path / "episodes.csv")))
+    games = [g for message in sent for g in message]
+    assert len(rows) == len(games) > 3 * len(sent)
+    assert [int(r["frames"]) for r in rows] == [g[1] for g in games]
+    assert 0 <= 20000 - sum(int(r["length"]) for r in rows) < 30  # all but the unfinished game (max_steps 30)
+    walls = [float(r["wall_time_s"]) for r in rows]
+    assert walls == sorted(walls) and 0 <= walls[0] and walls[-1] <= s["wall_time_s"]
+    assert len(set(walls)) > len(walls) / 2  # a message's games keep their own times

@@ -281,10 +281,11 @@ class Trainer:
         kind = msg[0]
         if kind == "ready":
             self._ready += 1
-        elif kind == "episode":
-            _, rank, frames, score, length = msg
-            self.recent_scores.append(score)
-            self.run_log.episode(self.wall(), rank, frames, score, length)
+        elif kind == "games":  # every game an actor-learner finished since its last message
+            _, rank, games = msg
+            for ended_at, frames, score, length in games:  # ended_at: time.monotonic(), system-wide
+                self.recent_scores.append(score)
+                self.run_log.episode(self.wall_offset + ended_at - self.t0, rank, frames, score, length)
         elif kind == "stats":
             self.run_log.stats(msg[3])
         elif kind == "error":
