@@ -82,16 +82,17 @@ def test_the_curves_are_each_runs_evaluations_by_steps_and_hours(tmp_path):
 
 
 def build_lr_runs(root: Path) -> None:
-    """InvertedPendulum, 2 actor-learners, 100k steps, one rate per seed; final evaluations:
+    """InvertedPendulum, 2 actor-learners, 100k steps of a 1M-step learning-rate horizon, one rate per seed; final evaluations:
     1e-5: 50, 1e-4: 950, 3e-4: 1000 (best), 1e-3: 600, 3e-3: 920; 1e-2 still running (its 50k
     evaluation only). Target 900: reached at 1e-4, 3e-4 and 3e-3, 3 of the 4 completed runs of
     1e-4..3e-3. A Pong sweep of three rates stays out (not a continuous-control task)."""
     finals = {1e-5: 50.0, 1e-4: 950.0, 3e-4: 1000.0, 1e-3: 600.0, 3e-3: 920.0}
     for seed, (lr, final) in enumerate(finals.items()):
         make_run(root, "a3c_continuous", "inverted_pendulum", 2, seed, [(1, 5.0)], lr=lr, total_frames=100_000,
-                 final_score=final, evals=[cev(50_045, final / 2, 0.01, 40.0), cev(100_000, final, 0.02, final / 3)], tag=f"-lr{lr:g}")
+                 final_score=final, evals=[cev(50_045, final / 2, 0.01, 40.0), cev(100_000, final, 0.02, final / 3)], tag=f"-lr{lr:g}",
+                 extra={"lr_anneal_frames": 1_000_000})
     make_run(root, "a3c_continuous", "inverted_pendulum", 2, 9, [(1, 5.0)], lr=1e-2, total_frames=100_000,
-             status="running", evals=[cev(50_010, 30.0, 0.01, 20.0)], tag="-lr0.01")
+             status="running", evals=[cev(50_010, 30.0, 0.01, 20.0)], tag="-lr0.01", extra={"lr_anneal_frames": 1_000_000})
     for seed, lr in enumerate([1e-4, 1e-3, 1e-2]):
         make_run(root, "a3c", "pong", 2, seed, [(1, -21.0)], lr=lr, final_score=-20.0, tag=f"-lr{lr:g}")
 
@@ -113,7 +114,8 @@ def test_the_learning_rate_sweep_counts_the_completed_runs_reaching_the_target(t
     assert (summary.lr_best, summary.best_final) == (3e-4, 1000.0)
 
     md = T.continuous_lr_markdown(table, T.continuous_lr_summary(table))
-    assert "## a3c_continuous on inverted_pendulum: 2 actor-learners, 100,000 steps per run" in md
+    assert ("## a3c_continuous on inverted_pendulum: 2 actor-learners, 100,000 steps per run (learning-rate horizon "
+            "1,000,000 steps)\n") in md
     assert ("5 of 6 runs completed. 3 of the 5 completed reach a final evaluation ≥ 900, at rates from 0.0001 to "
             "0.003; 3 of the 4 completed runs with a rate in that range reach it. The best final evaluation, "
             "1000.0, has lr 0.0003.") in md
