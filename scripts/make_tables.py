@@ -388,7 +388,7 @@ def _continuous_lr_notes() -> list[str]:
         "One section per group of runs on a continuous-control task that differ only in the learning rate and seed "
         f"(at least {T.LR_MIN_RATES} rates; any status): conf/experiment/mujoco_lr.yaml draws each run's initial rate "
         "from LogUniform(1e-5, 1e-1) by its seed, as the paper's Fig. S7 did, and anneals it linearly to 0 at the "
-        "learning-rate horizon the heading names (else at the budget).",
+        "LR horizon the heading names (else at the budget).",
         "Evaluations play whole episodes with the mean action μ (the sampled actions' score of the last one beside "
         "it). The last evaluation is the final one once the run completed; the summary counts completed runs only. "
         "Targets: " + ", ".join(f"{t} {v:g}" for t, v in sorted(T.LR_TARGETS.items())) + ".",

@@ -114,8 +114,7 @@ def test_the_learning_rate_sweep_counts_the_completed_runs_reaching_the_target(t
     assert (summary.lr_best, summary.best_final) == (3e-4, 1000.0)
 
     md = T.continuous_lr_markdown(table, T.continuous_lr_summary(table))
-    assert ("## a3c_continuous on inverted_pendulum: 2 actor-learners, 100,000 steps per run (learning-rate horizon "
-            "1,000,000 steps)\n") in md
+    assert "## a3c_continuous on inverted_pendulum: 2 actor-learners, 100,000 steps per run, LR horizon 1M\n" in md
     assert ("5 of 6 runs completed. 3 of the 5 completed reach a final evaluation ≥ 900, at rates from 0.0001 to "
             "0.003; 3 of the 4 completed runs with a rate in that range reach it. The best final evaluation, "
             "1000.0, has lr 0.0003.") in md

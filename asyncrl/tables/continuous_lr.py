@@ -12,6 +12,7 @@ import pandas as pd
 from .continuous import continuous_tasks, steps_label
 from .evaluations import own_evaluations
 from .lr_sweep import LR_SWEEP_GROUP, lr_sweep_groups
+from .markdown import horizon_label
 
 # The final evaluation (mean action) that counts as the task learned in the summary: InvertedPendulum
 # pays +1 a step for at most 1000 steps, so 900 is a pole held for 90% of the episode.
@@ -105,11 +106,9 @@ def continuous_lr_markdown(table: pd.DataFrame, summary: pd.DataFrame) -> str:
     parts = []
     for (key, group), s in zip(table.groupby(LR_SWEEP_GROUP, sort=True, dropna=False), summary.itertuples()):
         g = dict(zip(LR_SWEEP_GROUP, key))
-        horizon = g["lr_anneal_frames"]
-        beyond = not pd.isna(horizon) and int(horizon) != int(g["total_frames"])
         lines = [f"## {g['method']} on {g['env']}: {g['threads']} actor-learners, "
                  f"{steps_label(g['total_frames'])} steps per run"
-                 + (f" (learning-rate horizon {steps_label(horizon)} steps)" if beyond else ""), "", _summary_line(s), "",
+                 f"{horizon_label(g['total_frames'], g['lr_anneal_frames'])}", "", _summary_line(s), "",
                  "| lr | seed | status | steps | first evaluation (μ): at steps | last evaluation (μ): at steps "
                  "| its sampled actions | final ≥ target |", "|" + "---|" * 8]
         for r in group.sort_values(["lr", "seed"]).itertuples(index=False):
