@@ -313,23 +313,6 @@ def test_ctrl_c_stops_cleanly(tmp_path, sig):
 
 
 @pytest.mark.slow
-def test_actor_learners_stop_when_the_trainer_is_killed_alone(tmp_path):
-    """SIGKILL to the trainer alone (no signal reaches its actor-learners, none of its clean-up runs):
-    the kernel's parent-death signal stops every actor-learner within seconds."""
-    args = ["env=toy", "threads=2", "total_frames=100000000", "results_root=runs", "eval.episodes=0"]
-    proc, children = _start_training(args, tmp_path, tmp_path / "runs/a3c/toy/threads2-seed0", "run")
-    try:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        deadline = time.time() + 15
-        while _alive(children) and time.time() < deadline:
-            time.sleep(0.2)
-        assert not _alive(children), "actor-learners outlived their trainer"
-    finally:
-        for pid in _alive(children):  # this test's own orphans, if the behaviour is broken
-            os.kill(pid, signal.SIGKILL)
-
-
 def _blocked_on_a_pipe_write(pids) -> bool:
     """Whether a thread of one of `pids` sleeps in the kernel writing to a full pipe (Linux: its
     wchan is pipe_write, or anon_pipe_write on newer kernels)."""
@@ -343,20 +326,24 @@ def _blocked_on_a_pipe_write(pids) -> bool:
     return False
 
 
-def test_actor_learners_stop_when_the_trainer_dies_with_their_message_pipe_full(tmp_path):
-    """The trainer stopped (SIGSTOP) until the actor-learners' messages fill the queue's pipe, then
-    killed: an actor-learner's feeder thread is blocked writing to the pipe (or waits for the write
-    lock the other's blocked feeder holds), and the exit must not wait for it."""
-    if not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/wchan").exists():
+@pytest.mark.parametrize("pipe", ["draining", "full"])
+def test_actor_learners_stop_when_the_trainer_is_killed_alone(tmp_path, pipe):
+    """SIGKILL to the trainer alone (no signal reaches its actor-learners, none of its clean-up runs):
+    the kernel's parent-death signal stops every actor-learner within seconds. "full": the trainer
+    is first stopped (SIGSTOP) until the actor-learners' messages fill the queue's pipe, so a
+    feeder thread is blocked writing to it (or waits for the write lock the other's blocked feeder
+    holds), and an actor-learner's exit must not wait for it."""
+    if pipe == "full" and not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/wchan").exists():
         pytest.skip("needs Linux /proc/<pid>/task/<tid>/wchan")
     args = ["env=toy", "threads=2", "total_frames=100000000", "results_root=runs", "eval.episodes=0"]
     proc, children = _start_training(args, tmp_path, tmp_path / "runs/a3c/toy/threads2-seed0", "run")
     try:
-        os.kill(proc.pid, signal.SIGSTOP)
-        deadline = time.time() + 120
-        while not _blocked_on_a_pipe_write(children) and time.time() < deadline:
-            time.sleep(0.5)
-        assert _blocked_on_a_pipe_write(children), "the messages never filled the pipe"
+        if pipe == "full":
+            os.kill(proc.pid, signal.SIGSTOP)
+            deadline = time.time() + 120
+            while not _blocked_on_a_pipe_write(children) and time.time() < deadline:
+                time.sleep(0.5)
+            assert _blocked_on_a_pipe_write(children), "the messages never filled the pipe"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         deadline = time.time() + 15
@@ -366,7 +353,7 @@ def test_actor_learners_stop_when_the_trainer_dies_with_their_message_pipe_full(
     finally:
         if proc.poll() is None:
             proc.kill()
-        for pid in _alive(children):
+        for pid in _alive(children):  # this test's own orphans, if the behaviour is broken
             os.kill(pid, signal.SIGKILL)
 
 
