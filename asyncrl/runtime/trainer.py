@@ -29,6 +29,11 @@ from .optim import linear_lr, lr_horizon, make_shared_statistics
 from .shared import FrameBudget, Shared, share_network
 from .signals import install_handlers, restore_handlers
 
+# The watch's turn: checkpoints and evaluations fall due when T crosses a multiple of their interval
+# and are taken at the first turn after, so this bounds how far past it they are taken (~60 frames
+# at 3,000 frames/s) whatever the actor-learners' message traffic (games go in batches).
+WATCH_S = 0.02
+
 class Interrupted(Exception):
     """Ctrl-C or SIGTERM reached the trainer."""
 
@@ -148,7 +153,7 @@ class Trainer:
     def _watch_once(self, backend, launched: float) -> Optional[str]:
         """One turn of the watch: messages, then the reasons to stop (the status to end with), the
         common start, or the periodic work. None: watch on."""
-        self._drain(timeout=0.2)
+        self._drain(timeout=WATCH_S)
         if self.evaluations.write_failed is not None:
             raise self.evaluations.write_failed
         if self.stop_signal is not None:
