@@ -258,8 +258,9 @@ class Trainer:
         """A part of the run other than an actor-learner failed: the run stops as for a dead one."""
         self.error = self.error or text
 
-    def wall(self) -> float:
-        return self.wall_offset + time.monotonic() - self.t0
+    def wall(self, clock: Optional[float] = None) -> float:
+        """Training time at `clock` (a time.monotonic() value; default: now)."""
+        return self.wall_offset + (time.monotonic() if clock is None else clock) - self.t0
 
     def frames(self) -> int:
         return self.budget.done * self.skip
@@ -290,7 +291,7 @@ class Trainer:
             _, rank, games = msg
             for ended_at, frames, score, length in games:  # ended_at: time.monotonic(), system-wide
                 self.recent_scores.append(score)
-                self.run_log.episode(self.wall_offset + ended_at - self.t0, rank, frames, score, length)
+                self.run_log.episode(self.wall(ended_at), rank, frames, score, length)
         elif kind == "stats":
             self.run_log.stats(msg[3])
         elif kind == "error":
