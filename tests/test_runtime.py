@@ -659,6 +659,38 @@ def test_training_ends_at_the_first_evaluation_that_reaches_stop_at_score(compos
         assert ck["frames"] == final["frames"] == s["frames"]  # the final evaluation, played in the trainer
 
 
+def test_a_score_reached_after_the_budget_ran_out_still_makes_the_scoring_snapshot_the_model(
+        compose_cfg, tmp_path, monkeypatch):
+    """The periodic evaluation that reaches stop_at_score may finish only after the actor-learners
+    have trained the whole budget (a slow evaluator). The run's model, checkpoint and final
+    evaluation are still the snapshot that scored, as when the score comes first: which of the two
+    ended training must not change what the run reports."""
+    total = 8_000
+    cfg = compose_cfg("env=toy", "logger.progress=false", "logger.interval_s=0.5", "runtime=thread", "threads=1",
+                      f"total_frames={total}", "method.name=tests.fakes:CountingMethod", "eval.episodes=1",
+                      "eval.interval_frames=2000", "stop_at_score=5")
+    tr = Trainer(cfg, tmp_path)
+    evaluated = []
+
+    def evaluation(snapshot, seed):  # reports only once the budget has run out
+        evaluated.append({k: v.clone() for k, v in snapshot.items()})
+        deadline = time.monotonic() + 60
+        while tr.budget.done < tr.total_steps and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return [5.0]
+
+    monkeypatch.setattr(tr.evaluations, "play", evaluation)
+    s = tr.run(logger.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
+    assert s["status"] == "completed" and s["frames"] == total, s.get("error")
+    periodic, final = s["evals"][:-1], s["evals"][-1]
+    reached = s["stopped_at_score"]
+    assert reached["frames"] == periodic[0]["frames"] < total and len(periodic) == 1
+    ck = checkpoint.load(tmp_path / "checkpoint.pt")
+    assert ck["frames"] == final["frames"] == reached["frames"] and ck["wall_time_s"] == reached["wall_time_s"]
+    assert all(torch.equal(ck["model"][k], v) for k, v in evaluated[0].items())  # the model that scored
+    assert len(evaluated) == 1  # the snapshots after the one that scored are not played
+
+
 def test_the_progress_speed_is_over_the_last_window_not_since_the_start():
     """The progress line's frames/s: a slow stretch long ago (other work on the cores) no longer
     shows once a whole window has passed at the new speed."""

@@ -201,10 +201,6 @@ class Evaluations:
             self._thread.join()
         self._process.close(self.cancelled())
 
-    def drop_reached(self) -> None:
-        """Training ended on its budget, not on the score: later snapshots play as any other."""
-        self.reached = None
-
     # ---- the evaluator thread ----------------------------------------------------------------
     def _queue(self, task: tuple) -> None:
         self._tasks.put(task)

@@ -64,6 +64,7 @@ class Trainer:
             cfg, self.method_cls, self.spec.n_actions, checkpoint or {},
             stopping=lambda: self.stop_signal is not None, on_record=self._recorded,
             on_failure=self._failed, message=lambda text: self.run_log.message(text))
+        self._model_reached: Optional[Dict[str, Any]] = None  # the stop_at_score entry the model is from
 
     @property
     def evals(self):
@@ -185,8 +186,6 @@ class Trainer:
         dead = backend.dead()
         if status == "completed" and (self.error or dead):
             status, self.error = "failed", self.error or dead
-        if self.evaluations.reached is not None and self.budget.done >= self.total_steps:
-            self.evaluations.drop_reached()  # the budget ended training, not the score
         if status == "completed" and self.budget.done < self.total_steps and self.evaluations.reached is None:
             status = "interrupted"  # actor-learners stopped (e.g. SIGTERM) before the budget
         return status
@@ -197,15 +196,21 @@ class Trainer:
         trained on while it was being evaluated (up to a few million frames with a slow evaluation):
         the checkpoint, the final evaluation and a shipped model are then the model that scored.
         The summary keeps every frame trained."""
-        reached = self.evaluations.reached
-        if status == "completed" and reached is not None:
-            self.model.load_state_dict(self.evaluations.reached_model)
-            frames, wall = int(reached["frames"]), float(reached["wall_time_s"])
-            self.run_log.message(f"the run's model: the snapshot that reached stop_at_score at {frames:,} frames "
-                                 f"(trained to {self.frames():,})")
+        if status == "completed" and self.evaluations.reached is not None:
+            frames, wall = self._use_reached_model()
         if status != "failed":
             # a failed run keeps its last good checkpoint (its parameters may be non-finite)
             self.save_checkpoint(frames, wall)
+        return frames, wall
+
+    def _use_reached_model(self) -> Tuple[int, float]:
+        """Make the snapshot that reached stop_at_score the run's model; its T and time."""
+        reached = self.evaluations.reached
+        self.model.load_state_dict(self.evaluations.reached_model)
+        self._model_reached = reached
+        frames, wall = int(reached["frames"]), float(reached["wall_time_s"])
+        self.run_log.message(f"the run's model: the snapshot that reached stop_at_score at {frames:,} frames "
+                             f"(trained to {self.frames():,})")
         return frames, wall
 
     def _last_evaluations(self, status: str, frames: int, wall: float) -> str:
@@ -217,6 +222,11 @@ class Trainer:
                 raise self.evaluations.write_failed
             if self.error and status != "failed":  # the evaluation process died meanwhile
                 status = "failed"
+            if status == "completed" and self.evaluations.reached not in (None, self._model_reached):
+                # a periodic evaluation finished after the budget ran out and reached the score: the
+                # run's model is still the snapshot that scored, whichever came first
+                frames, wall = self._use_reached_model()
+                self.save_checkpoint(frames, wall)
             if status != "failed" and self.evaluations.changed_since_checkpoint():
                 self.save_checkpoint(frames, wall)  # evaluations recorded meanwhile: the checkpoint says so
             if status == "completed" and self.cfg.eval.final and self.cfg.eval.episodes > 0:
