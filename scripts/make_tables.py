@@ -816,8 +816,10 @@ def plot_continuous_lr(table: pd.DataFrame, fig_dir: Path) -> list[Path]:
         first_at = T.steps_label(group["first_eval_frames"].median())
         ax.scatter(group["lr"], group["first_eval"], s=22, facecolors="none", edgecolors="C1",
                    label=f"first evaluation (~{first_at} steps)")
+        early = (final["last_eval_frames"] < g["total_frames"]).any()  # runs that ended at stop_at_score
         ax.scatter(final["lr"], final["last_eval"], s=22, color="C0",
-                   label=f"final evaluation ({T.steps_label(g['total_frames'])} steps)")
+                   label=f"final evaluation ({T.steps_label(g['total_frames'])} steps"
+                         + ("; at stop_at_score: the snapshot that scored)" if early else ")"))
         if pd.notna(group["target"].iloc[0]):
             ax.axhline(group["target"].iloc[0], color="gray", ls=":", lw=1, label=f"target {group['target'].iloc[0]:g}")
         ax.set(xscale="log", xlabel="initial learning rate", ylabel="evaluation score (mean action μ)",

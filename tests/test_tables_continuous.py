@@ -180,6 +180,22 @@ def test_the_scatter_draws_final_evaluations_against_the_learning_rate(tmp_path,
     assert lines["target 900"][1] == [900.0, 900.0]
 
 
+def test_the_scatter_says_when_a_final_evaluation_is_a_stop_at_score_snapshot(tmp_path, monkeypatch):
+    """A run that ended at stop_at_score has its final evaluation at the snapshot that scored, before
+    the budget: the legend must not call every final evaluation the budget's."""
+    mt = _make_tables_module()
+    drawn = _keep_figures(mt, monkeypatch)
+    build_lr_runs(tmp_path)
+    make_run(tmp_path, "a3c_continuous", "inverted_pendulum", 2, 7, [(1, 5.0)], lr=2e-4, total_frames=100_000,
+             final_score=1000.0, evals=[cev(50_045, 1000.0, 0.01, 300.0), cev(50_045, 1000.0, 0.01, 310.0)],
+             tag="-lr0.0002", extra={"lr_anneal_frames": 1_000_000,
+                                     "stopped_at_score": {"stop_at_score": 1000.0, "frames": 50_045, "mean": 1000.0}})
+    mt.plot_continuous_lr(T.continuous_lr_table(T.load_runs(tmp_path)), tmp_path)
+    (_, _, _, scatters), = drawn[0][1]
+    label = "final evaluation (100,000 steps; at stop_at_score: the snapshot that scored)"
+    assert [2e-4, 1000.0] in scatters[label] and len(scatters[label]) == 6
+
+
 def test_make_tables_writes_the_continuous_outputs_only_with_runs(tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "out"
     build_continuous_runs(runs)
