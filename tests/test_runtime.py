@@ -619,6 +619,25 @@ def test_an_evaluation_a_stop_interrupts_is_kept_in_the_checkpoint_and_played_on
     assert all(p["seed"] > first_seed + 10_007 * (len(pending) - 1) for p in still)  # new ones: new seeds
 
 
+def _run_with_stop_at_score(compose_cfg, tmp_path, monkeypatch, total, evaluation):
+    """A toy run of `total` frames with stop_at_score=5 and an evaluation every 2000 frames, each
+    played by `evaluation(trainer)`, which returns its score. Returns the summary, the checkpoint
+    and the snapshots the periodic evaluations were given, in order."""
+    cfg = compose_cfg("env=toy", "logger.progress=false", "logger.interval_s=0.5", "runtime=thread", "threads=1",
+                      f"total_frames={total}", "method.name=tests.fakes:CountingMethod", "eval.episodes=1",
+                      "eval.interval_frames=2000", "stop_at_score=5")
+    tr = Trainer(cfg, tmp_path)
+    evaluated = []
+
+    def play(snapshot, seed):
+        evaluated.append({k: v.clone() for k, v in snapshot.items()})
+        return [evaluation(tr, len(evaluated))]
+
+    monkeypatch.setattr(tr.evaluations, "play", play)
+    s = tr.run(logger.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
+    return s, checkpoint.load(tmp_path / "checkpoint.pt"), evaluated
+
+
 @pytest.mark.parametrize("score,stops", [(5.0, True), (4.9, False)])
 def test_training_ends_at_the_first_evaluation_that_reaches_stop_at_score(compose_cfg, tmp_path, monkeypatch,
                                                                            score, stops):
@@ -627,23 +646,15 @@ def test_training_ends_at_the_first_evaluation_that_reaches_stop_at_score(compos
     (checkpoint, final evaluation) is then the snapshot that reached the score, not the parameters
     that trained on while it was evaluated (theta moves every update here)."""
     total = 400_000 if stops else 8_000
-    cfg = compose_cfg("env=toy", "logger.progress=false", "logger.interval_s=0.5", "runtime=thread", "threads=1",
-                      f"total_frames={total}", "method.name=tests.fakes:CountingMethod", "eval.episodes=1",
-                      "eval.interval_frames=2000", "stop_at_score=5")
-    tr = Trainer(cfg, tmp_path)
-    evaluated = []
 
-    def evaluation(snapshot, seed):  # slow enough that training runs on past the snapshot
-        evaluated.append({k: v.clone() for k, v in snapshot.items()})
-        time.sleep(1.5 if not evaluated[1:] else 0.3)  # the first: long enough for later snapshots
-        return [score]
+    def evaluation(trainer, n):  # slow enough that training runs on past the snapshot
+        time.sleep(1.5 if n == 1 else 0.3)  # the first: long enough for later snapshots
+        return score
 
-    monkeypatch.setattr(tr.evaluations, "play", evaluation)
-    s = tr.run(logger.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
+    s, ck, evaluated = _run_with_stop_at_score(compose_cfg, tmp_path, monkeypatch, total, evaluation)
     assert s["status"] == "completed", s.get("error")
     periodic, final = s["evals"][:-1], s["evals"][-1]
     assert periodic and all(e["mean"] == score for e in periodic)
-    ck = checkpoint.load(tmp_path / "checkpoint.pt")
     if stops:
         reached = s["stopped_at_score"]
         assert reached["frames"] == periodic[0]["frames"] == 2000 + periodic[0]["frames"] % 2000
@@ -666,26 +677,18 @@ def test_a_score_reached_after_the_budget_ran_out_still_makes_the_scoring_snapsh
     evaluation are still the snapshot that scored, as when the score comes first: which of the two
     ended training must not change what the run reports."""
     total = 8_000
-    cfg = compose_cfg("env=toy", "logger.progress=false", "logger.interval_s=0.5", "runtime=thread", "threads=1",
-                      f"total_frames={total}", "method.name=tests.fakes:CountingMethod", "eval.episodes=1",
-                      "eval.interval_frames=2000", "stop_at_score=5")
-    tr = Trainer(cfg, tmp_path)
-    evaluated = []
 
-    def evaluation(snapshot, seed):  # reports only once the budget has run out
-        evaluated.append({k: v.clone() for k, v in snapshot.items()})
+    def evaluation(trainer, n):  # reports only once the budget has run out
         deadline = time.monotonic() + 60
-        while tr.budget.done < tr.total_steps and time.monotonic() < deadline:
+        while trainer.budget.done < trainer.total_steps and time.monotonic() < deadline:
             time.sleep(0.01)
-        return [5.0]
+        return 5.0
 
-    monkeypatch.setattr(tr.evaluations, "play", evaluation)
-    s = tr.run(logger.RunLog(cfg, tmp_path, tr.method_cls.stat_keys, os.cpu_count()))
+    s, ck, evaluated = _run_with_stop_at_score(compose_cfg, tmp_path, monkeypatch, total, evaluation)
     assert s["status"] == "completed" and s["frames"] == total, s.get("error")
     periodic, final = s["evals"][:-1], s["evals"][-1]
     reached = s["stopped_at_score"]
     assert reached["frames"] == periodic[0]["frames"] < total and len(periodic) == 1
-    ck = checkpoint.load(tmp_path / "checkpoint.pt")
     assert ck["frames"] == final["frames"] == reached["frames"] and ck["wall_time_s"] == reached["wall_time_s"]
     assert all(torch.equal(ck["model"][k], v) for k, v in evaluated[0].items())  # the model that scored
     assert len(evaluated) == 1  # the snapshots after the one that scored are not played

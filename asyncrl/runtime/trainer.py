@@ -225,8 +225,7 @@ class Trainer:
             if status == "completed" and self.evaluations.reached not in (None, self._model_reached):
                 # a periodic evaluation finished after the budget ran out and reached the score: the
                 # run's model is still the snapshot that scored, whichever came first
-                frames, wall = self._use_reached_model()
-                self.save_checkpoint(frames, wall)
+                frames, wall = self._keep_model(status, frames, wall)
             if status != "failed" and self.evaluations.changed_since_checkpoint():
                 self.save_checkpoint(frames, wall)  # evaluations recorded meanwhile: the checkpoint says so
             if status == "completed" and self.cfg.eval.final and self.cfg.eval.episodes > 0:
